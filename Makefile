@@ -1,0 +1,30 @@
+# Every target sets the environment up first (idempotent): a fresh clone needs nothing else.
+VENV ?= .venv
+STAMP := $(VENV)/.dnahnet-installed
+BIN := $(VENV)/bin
+
+.PHONY: setup test test-slow lint demo bench clean
+
+$(STAMP): pyproject.toml scripts/setup_env.sh
+	VENV=$(VENV) bash scripts/setup_env.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow"
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+demo: $(STAMP)
+	$(BIN)/dnahnet demo --out demo_output
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/inference_speed.py
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,0 +1,1 @@
+"""The dnahnet command line: one thin module per subcommand."""

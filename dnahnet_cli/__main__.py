@@ -1,0 +1,5 @@
+"""`python -m dnahnet_cli ...` (used by torchrun for distributed training)."""
+
+from dnahnet_cli.app import main
+
+main()
