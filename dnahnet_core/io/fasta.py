@@ -1,0 +1,261 @@
+"""Streaming FASTA reading with compression detected from the bytes.
+
+Handles plain, gzip (including bgzip and other multi-member gzip), xz and bz2.
+Errors name the file and the line or record: empty files, text that is not
+FASTA, truncated compressed streams, invalid nucleotides.
+
+Two levels:
+
+- ``iter_token_records`` is the fast path used by ``prepare``: it reads the
+  decompressed stream in 1 MiB blocks, splits records with ``bytes.find`` and
+  encodes each record to uint8 tokens in one numpy lookup. Memory: one record.
+- ``read_fasta`` / ``load_genome`` give records as upper-case strings on top of it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from dnahnet_core.alphabet import INVALID, IUPAC_AMBIGUOUS, N, decode, encode
+from dnahnet_core.errors import DnahnetError
+
+_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"\xfd7zXZ\x00": "xz",
+    b"BZh": "bz2",
+}
+_TRUNCATION_ERRORS = (EOFError, zlib.error, lzma.LZMAError, OSError)
+_BLOCK = 1 << 20
+_WHITESPACE = b" \t\r\n\v\f"
+
+
+def _token_table() -> bytes:
+    """byte -> token for bytes.translate, the same mapping as ``alphabet.encode``."""
+    table = bytearray([INVALID]) * 256
+    for token, bases in enumerate(("A", "C", "G", "TU")):
+        for base in bases:
+            table[ord(base)] = table[ord(base.lower())] = token
+    for code in IUPAC_AMBIGUOUS:
+        table[ord(code)] = table[ord(code.lower())] = N
+    return bytes(table)
+
+
+_TOKEN_TABLE = _token_table()
+_NON_SPACE = re.compile(rb"\S")
+
+
+@dataclass(frozen=True)
+class FastaRecord:
+    id: str
+    description: str
+    sequence: str  # upper case, IUPAC ambiguity codes as N
+
+
+def detect_compression(path: str | os.PathLike) -> str:
+    """'gzip', 'xz', 'bz2' or 'plain', from the first bytes of the file."""
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    return compression_of(head)
+
+
+def compression_of(head: bytes) -> str:
+    """'gzip', 'xz', 'bz2' or 'plain' from the first (up to 6) bytes of a stream."""
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    return "plain"
+
+
+def decompressing_reader(raw: BinaryIO, kind: str) -> BinaryIO:
+    """Wrap an open binary stream of compressed bytes in a reader of decompressed bytes."""
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "xz":
+        return lzma.LZMAFile(raw, "rb")
+    if kind == "bz2":
+        return bz2.BZ2File(raw, "rb")
+    return raw
+
+
+def open_binary(path: str | os.PathLike) -> io.BufferedIOBase:
+    """Open a possibly compressed file for reading decompressed bytes."""
+    kind = detect_compression(path)
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    if kind == "bz2":
+        return bz2.open(path, "rb")
+    return open(path, "rb")
+
+
+def open_text(path: str | os.PathLike) -> io.TextIOBase:
+    """Open a possibly compressed text file (GFF, VCF-like tables, GenBank)."""
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")
+
+
+def iter_token_records(
+    path: str | os.PathLike, handle: BinaryIO | None = None, compression: str | None = None
+) -> Iterator[tuple[str, str, np.ndarray]]:
+    """Yield ``(record_id, description, tokens)`` per record, tokens uint8 A=0 C=1 G=2 T=3 N=4.
+
+    ``handle`` is an already opened stream of decompressed bytes (``path`` then only
+    names the file in messages, ``compression`` says whether it was compressed); by
+    default the file is opened with ``open_binary``.
+    """
+    path = Path(path)
+    if compression is None:
+        compression = detect_compression(path)
+    compressed = compression != "plain"
+    stream = open_binary(path) if handle is None else handle
+    parser = _Parser(path)
+    try:
+        try:
+            while True:
+                block = stream.read(_BLOCK)
+                if not block:
+                    break
+                yield from parser.feed(block)
+        except _TRUNCATION_ERRORS as error:
+            if isinstance(error, DnahnetError):
+                raise
+            if not compressed:
+                raise DnahnetError(f"{path}: cannot read ({error})") from None
+            where = parser.where()
+            raise DnahnetError(
+                f"{path}: compressed stream is truncated or corrupt {where} ({error})"
+            ) from None
+        yield from parser.finish()
+    finally:
+        if handle is None:
+            stream.close()
+
+
+class _Parser:
+    """Incremental FASTA splitter over blocks of bytes (a small state machine)."""
+
+    START, COMMENT, HEADER, SEQUENCE = range(4)
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.state = self.START
+        self.line = 1  # line number while before the first header (for "not FASTA")
+        self.header_parts: list[bytes] = []
+        self.header = ""
+        self.parts: list[bytes] = []
+        self.last_byte = 10  # the byte before the current block ("\n" at file start)
+        self.records = 0
+        self.consumed = 0
+
+    def where(self) -> str:
+        if self.state == self.SEQUENCE:
+            return f"in record {self.header.split()[0]!r}"
+        return f"after {self.consumed} bytes of decompressed data"
+
+    def feed(self, data: bytes) -> Iterator[tuple[str, str, np.ndarray]]:
+        pos, end = 0, len(data)
+        while pos < end:
+            if self.state == self.SEQUENCE:
+                gt = data.find(b">", pos)
+                if gt < 0:
+                    self.parts.append(data[pos:])
+                    break
+                before = data[gt - 1] if gt > 0 else self.last_byte
+                if before != 10:
+                    raise DnahnetError(
+                        f"{self.path}: record {self.header.split()[0]!r}: "
+                        "'>' inside a sequence line"
+                    )
+                self.parts.append(data[pos:gt])
+                yield self._emit()
+                self.state, pos = self.HEADER, gt + 1
+            elif self.state == self.HEADER:
+                newline = data.find(b"\n", pos)
+                if newline < 0:
+                    self.header_parts.append(data[pos:])
+                    break
+                self.header_parts.append(data[pos:newline])
+                self._start_record()
+                self.state, pos = self.SEQUENCE, newline + 1
+            elif self.state == self.COMMENT:
+                newline = data.find(b"\n", pos)
+                if newline < 0:
+                    break
+                self.line += 1
+                self.state, pos = self.START, newline + 1
+            else:  # START: blank lines and ';' comments may come before the first header
+                match = _NON_SPACE.search(data, pos)
+                if match is None:
+                    self.line += data.count(b"\n", pos)
+                    break
+                first = match.start()
+                self.line += data.count(b"\n", pos, first)
+                char = data[first]
+                if char == ord(">"):
+                    self.state, pos = self.HEADER, first + 1
+                elif char == ord(";"):
+                    self.state, pos = self.COMMENT, first + 1
+                else:
+                    raise DnahnetError(
+                        f"{self.path}: line {self.line}: not FASTA (expected a '>' header line)"
+                    )
+        self.last_byte = data[-1] if data else self.last_byte
+        self.consumed += end
+
+    def finish(self) -> Iterator[tuple[str, str, np.ndarray]]:
+        if self.state == self.HEADER:
+            self._start_record()
+            self.state = self.SEQUENCE
+        if self.state == self.SEQUENCE:
+            yield self._emit()
+        if self.records == 0:
+            raise DnahnetError(f"{self.path}: empty file (no FASTA records)")
+
+    def _start_record(self) -> None:
+        header = b"".join(self.header_parts).decode("utf-8", errors="replace").strip()
+        self.header_parts = []
+        if not header:
+            raise DnahnetError(
+                f"{self.path}: record {self.records + 1}: FASTA header without a name"
+            )
+        self.header = header
+        self.records += 1
+
+    def _emit(self) -> tuple[str, str, np.ndarray]:
+        raw = bytearray().join(self.parts)
+        self.parts = []
+        # one C pass deletes line breaks and maps bytes to tokens
+        tokens = raw.translate(_TOKEN_TABLE, _WHITESPACE)
+        record_id = self.header.split()[0]
+        if INVALID in tokens:  # a memchr; the precise message comes from alphabet.encode
+            where = f"{self.path}: record {record_id}"
+            encode(bytes(raw.translate(None, _WHITESPACE)), where=where)
+        return record_id, self.header, np.frombuffer(tokens, dtype=np.uint8)
+
+
+def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
+    """Yield the records of a FASTA file one at a time (memory: one record)."""
+    for record_id, description, tokens in iter_token_records(path):
+        yield FastaRecord(record_id, description, decode(tokens))
+
+
+def load_genome(path: str | os.PathLike) -> dict[str, str]:
+    """All records of a FASTA file as {id: sequence}; duplicate ids are an error."""
+    genome: dict[str, str] = {}
+    for record in read_fasta(path):
+        if record.id in genome:
+            raise DnahnetError(f"{path}: duplicate record id {record.id!r}")
+        genome[record.id] = record.sequence
+    return genome

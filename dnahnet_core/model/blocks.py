@@ -1,0 +1,73 @@
+"""Pre-norm residual layers and the isotropic stack built from a layout string."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dnahnet_core.model.attention import Attention, SwiGLU
+from dnahnet_core.model.config import SSMConfig, parse_layout
+from dnahnet_core.model.norms import RMSNorm
+from dnahnet_core.model.ssm import Mamba2
+
+
+class MambaLayer(nn.Module):
+    residual_branches = 1
+
+    def __init__(self, d_model: int, ssm: SSMConfig):
+        super().__init__()
+        self.norm = RMSNorm(d_model)
+        self.mixer = Mamba2(d_model, ssm)
+
+    def forward(self, x, valid, state):
+        out, state = self.mixer(self.norm(x), valid, state)
+        return x + out, state
+
+
+class AttentionLayer(nn.Module):
+    residual_branches = 2
+
+    def __init__(self, d_model, num_heads, d_intermediate, window, rope_base):
+        super().__init__()
+        self.norm = RMSNorm(d_model)
+        self.mixer = Attention(d_model, num_heads, window, rope_base)
+        self.mlp_norm = RMSNorm(d_model)
+        self.mlp = SwiGLU(d_model, d_intermediate)
+
+    def forward(self, x, valid, state):
+        out, state = self.mixer(self.norm(x), valid, state)
+        x = x + out
+        return x + self.mlp(self.mlp_norm(x)), state
+
+
+class Isotropic(nn.Module):
+    """A stack of layers at one resolution, ending in RMSNorm."""
+
+    def __init__(self, layout, d_model, d_intermediate, num_heads, window, ssm, rope_base):
+        super().__init__()
+        self.layout = layout
+        layers = []
+        for code in parse_layout(layout):
+            if code == "m":
+                layers.append(MambaLayer(d_model, ssm))
+            else:
+                layers.append(AttentionLayer(d_model, num_heads, d_intermediate, window, rope_base))
+        self.layers = nn.ModuleList(layers)
+        self.final_norm = RMSNorm(d_model)
+        self._init_out_projections()
+
+    def _init_out_projections(self) -> None:
+        """Out projections start at std 0.02 / sqrt(number of residual branches)."""
+        branches = sum(layer.residual_branches for layer in self.layers)
+        for name, param in self.named_parameters():
+            if name.endswith("out_proj.weight"):
+                nn.init.normal_(param, std=0.02 / math.sqrt(max(branches, 1)))
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, state: list | None = None):
+        new_state = []
+        for i, layer in enumerate(self.layers):
+            x, layer_state = layer(x, valid, None if state is None else state[i])
+            new_state.append(layer_state)
+        return self.final_norm(x), new_state

@@ -1,0 +1,94 @@
+"""One H-Net stage: encoder -> routing -> chunk -> inner -> dechunk -> residual -> decoder.
+
+The inner network is another stage or, at the innermost level, an isotropic stack with
+global attention. Widths may grow inwards: chunks are padded with a learned vector on
+the way in and truncated on the way out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dnahnet_core.model.blocks import Isotropic
+from dnahnet_core.model.chunking import Router, chunk, dechunk, straight_through
+from dnahnet_core.model.config import ModelConfig
+
+
+@dataclass
+class RawStageStats:
+    """Routing outcome of one stage, in that stage's own coordinates."""
+
+    p: torch.Tensor  # [b, t] boundary probability
+    boundary: torch.Tensor  # [b, t] bool
+    valid: torch.Tensor  # [b, t] bool
+    target_ratio: float
+
+
+def isotropic(cfg: ModelConfig, layout: str, level: int) -> Isotropic:
+    innermost = level == cfg.num_levels - 1
+    return Isotropic(
+        layout,
+        cfg.d_model[level],
+        cfg.d_intermediate[level],
+        cfg.num_heads[level],
+        None if innermost else cfg.attn_window,
+        cfg.ssm,
+        cfg.rope_base,
+    )
+
+
+class HNetStage(nn.Module):
+    def __init__(self, cfg: ModelConfig, node: list, level: int = 0):
+        super().__init__()
+        d, d_inner = cfg.d_model[level], cfg.d_model[level + 1]
+        self.target_ratio = float(cfg.target_ratios[level])
+        self.encoder = isotropic(cfg, node[0], level)
+        inner = node[1]
+        self.inner = (
+            HNetStage(cfg, inner, level + 1)
+            if len(inner) == 3
+            else isotropic(cfg, inner[0], level + 1)
+        )
+        self.decoder = isotropic(cfg, node[2], level)
+        self.router = Router(d)
+        self.residual_proj = nn.Linear(d, d)
+        nn.init.zeros_(self.residual_proj.weight)
+        nn.init.zeros_(self.residual_proj.bias)
+        self.pad_dimension = nn.Parameter(torch.zeros(d_inner - d)) if d_inner > d else None
+        self.d = d
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, state: dict | None = None):
+        """Returns (output [b, t, d], new state, [RawStageStats of this and inner stages])."""
+        get = (lambda key: None) if state is None else state.get
+        h, enc_state = self.encoder(x, valid, get("encoder"))
+        p, route_state = self.router(h, valid, get("router"))
+        boundary = (p >= 0.5) & valid
+
+        chunks, chunk_valid, order = chunk(h, boundary)
+        if self.pad_dimension is not None:
+            pad = self.pad_dimension.to(chunks.dtype).expand(*chunks.shape[:2], -1)
+            chunks = torch.cat([chunks, pad], dim=-1)
+        inner_out, inner_state, *inner_stats = self.inner(chunks, chunk_valid, get("inner"))
+        inner_stats = inner_stats[0] if inner_stats else []
+        inner_out = inner_out[..., : self.d]
+
+        chunk_p = p.gather(1, order)
+        out, last = dechunk(inner_out, chunk_p, chunk_valid, boundary, get("dechunk"))
+        selected = torch.where(boundary, p, 1 - p)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            residual = self.residual_proj(h.float())
+        out = (out.float() * straight_through(selected)[..., None] + residual).to(x.dtype)
+        out, dec_state = self.decoder(out, valid, get("decoder"))
+
+        new_state = {
+            "encoder": enc_state,
+            "router": route_state,
+            "inner": inner_state,
+            "dechunk": last,
+            "decoder": dec_state,
+        }
+        stats = [RawStageStats(p, boundary, valid, self.target_ratio)] + inner_stats
+        return out, new_state, stats

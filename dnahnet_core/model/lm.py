@@ -1,0 +1,169 @@
+"""The language model: embedding -> H-Net (or an isotropic baseline) -> head over {A,C,G,T,N}.
+
+A BOS token is prepended inside, so every nucleotide is scored: logits[:, t] predict x_t
+from x_<t. Incremental inference uses the same forward: `model(prefix, return_state=True)`
+then `model(suffix, state=...)` equals the forward pass over prefix + suffix; the state
+also carries the logits for the next, not yet seen, nucleotide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dnahnet_core.model.chunking import ratio_loss
+from dnahnet_core.model.config import ModelConfig
+from dnahnet_core.model.hnet import HNetStage, isotropic
+
+
+def _map_tensors(tree, fn):
+    if isinstance(tree, torch.Tensor):
+        return fn(tree)
+    if isinstance(tree, dict):
+        return {key: _map_tensors(value, fn) for key, value in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_map_tensors(value, fn) for value in tree)
+    return tree
+
+
+class ModelState:
+    """Everything needed to continue a sequence: caches of every layer, batch-first."""
+
+    def __init__(self, tree: dict):
+        self.tree = tree
+
+    @property
+    def next_logits(self) -> torch.Tensor:
+        """[b, vocab]: the logits of the nucleotide that would come next."""
+        return self.tree["next_logits"]
+
+    def select(self, index) -> ModelState:
+        index = torch.as_tensor(index, device=self.next_logits.device)
+        return ModelState(_map_tensors(self.tree, lambda t: t.index_select(0, index)))
+
+    def expand(self, n: int) -> ModelState:
+        """Repeat each batch element n times (element i -> rows i*n ... i*n + n - 1)."""
+        return ModelState(_map_tensors(self.tree, lambda t: t.repeat_interleave(n, dim=0)))
+
+
+@dataclass
+class StageStats:
+    """Routing of one stage in nucleotide coordinates."""
+
+    boundary_prob: (
+        torch.Tensor
+    )  # [b, L]; for inner stages defined where the outer stage has a boundary
+    boundary_mask: torch.Tensor  # [b, L] bool; a chunk of this stage starts here
+    selected_fraction: torch.Tensor  # F, scalar (over valid positions of this stage)
+    mean_prob: torch.Tensor  # G, scalar
+    compression: float  # L / L' of this stage (positions in per chunk out)
+    target_ratio: float
+
+
+@dataclass
+class LMOutput:
+    logits: torch.Tensor  # [b, L, vocab]
+    ratio_loss: torch.Tensor  # scalar, sum over stages (0 for baselines)
+    stages: list[StageStats]
+    state: ModelState | None = None
+
+
+class DnaLM(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.config = cfg
+        self.bos = cfg.vocab_size
+        d = cfg.d_model[0]
+        self.embedding = nn.Embedding(cfg.vocab_size + 1, d)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        if cfg.num_stages:
+            self.backbone = HNetStage(cfg, cfg.arch_layout)
+        else:
+            self.backbone = isotropic(cfg, cfg.arch_layout[0], 0)
+        self.head = nn.Linear(d, cfg.vocab_size, bias=False)
+        nn.init.normal_(self.head.weight, std=0.02)
+
+    def forward(self, tokens, mask=None, state: ModelState | None = None, return_state=False):
+        b, length = tokens.shape
+        valid = torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()
+        if state is None:
+            tokens = torch.cat([tokens.new_full((b, 1), self.bos), tokens], dim=1)
+            valid = torch.cat([valid.new_ones(b, 1), valid], dim=1)
+        h = self.embedding(tokens.long())
+        outputs = self.backbone(h, valid, None if state is None else state.tree["backbone"])
+        h, backbone_state = outputs[0], outputs[1]
+        raw_stats = outputs[2] if len(outputs) > 2 else []
+        all_logits = self.head(h).float()
+        if state is None:
+            logits, next_logits = all_logits[:, :length], all_logits[:, length]
+        else:
+            logits = torch.cat([state.next_logits[:, None], all_logits[:, :-1]], dim=1)
+            next_logits = all_logits[:, -1]
+        stages, total_ratio_loss = self._stage_stats(raw_stats, drop_first=state is None)
+        new_state = None
+        if return_state:
+            new_state = ModelState(
+                {"backbone": backbone_state, "next_logits": next_logits.detach()}
+            )
+        return LMOutput(logits, total_ratio_loss, stages, new_state)
+
+    def _stage_stats(self, raw_stats, drop_first: bool):
+        """Compose each stage's routing onto nucleotides; sum the ratio losses."""
+        stages, total = [], torch.zeros((), device=self.head.weight.device)
+        position_of = None  # per outer position: index into the current stage's sequence
+        outer_mask = None
+        for raw in raw_stats:
+            loss, F_, G = ratio_loss(raw.p, raw.boundary, raw.valid, raw.target_ratio)
+            total = total + loss
+            if position_of is None:
+                prob, mask = raw.p, raw.boundary
+            else:
+                prob = torch.where(outer_mask, raw.p.gather(1, position_of.clamp(min=0)), 0.0)
+                mask = outer_mask & raw.boundary.gather(1, position_of.clamp(min=0))
+            n_in = int(raw.valid.sum())
+            n_out = max(int((raw.boundary & raw.valid).sum()), 1)
+            stages.append(
+                StageStats(
+                    prob[:, 1:] if drop_first else prob,
+                    mask[:, 1:] if drop_first else mask,
+                    F_.detach(),
+                    G.detach(),
+                    n_in / n_out,
+                    raw.target_ratio,
+                )
+            )
+            # outer position -> index of its chunk in the next stage's sequence
+            position_of = torch.cumsum(mask.long(), dim=1) - 1
+            outer_mask = mask
+        return stages, total
+
+    @torch.no_grad()
+    def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[b, L] log P(x_t | x_<t) (N is a token like any other)."""
+        logits = self(tokens).logits
+        return F.log_softmax(logits, dim=-1).gather(-1, tokens.long()[..., None])[..., 0]
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """AdamW groups: per-level lr multiplier, no weight decay on 1-D tensors (norms, biases)."""
+        groups: dict[tuple[int, bool], list] = {}
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue
+            level = name.split(".").count("inner")  # backbone.inner.inner.* is level 2
+            groups.setdefault((level, param.ndim >= 2), []).append(param)
+        result = []
+        for (level, decay), params in sorted(groups.items()):
+            mult = self.config.lr_multipliers[level]
+            result.append(
+                {
+                    "params": params,
+                    "lr": lr * mult,
+                    "lr_mult": mult,
+                    "weight_decay": weight_decay if decay else 0.0,
+                    "level": level,
+                }
+            )
+        return result

@@ -1,0 +1,85 @@
+"""A model is a directory: config.json + model.safetensors (+ metadata.json). Never pickle."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.atomic import atomic_open, atomic_path
+from dnahnet_core.model.config import ModelConfig, list_presets, load_config
+from dnahnet_core.model.lm import DnaLM
+
+WEIGHTS, CONFIG, METADATA = "model.safetensors", "config.json", "metadata.json"
+
+
+def build_model(cfg: ModelConfig, seed: int = 0) -> DnaLM:
+    """A freshly initialised model (deterministic for a seed)."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return DnaLM(cfg)
+    finally:
+        torch.random.set_rng_state(generator_state)
+
+
+def default_model_dir() -> Path:
+    return Path(str(resources.files("dnahnet_core") / "default_model"))
+
+
+def save_model(model: DnaLM, directory: str | Path, metadata: dict | None = None) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(directory / WEIGHTS) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "config": model.config.name})
+    with atomic_open(directory / CONFIG) as handle:
+        handle.write(model.config.to_json())
+    if metadata is not None:
+        with atomic_open(directory / METADATA) as handle:
+            json.dump(metadata, handle, indent=2)
+            handle.write("\n")
+
+
+def load_model(source: str | Path | None = None, device: str | torch.device = "cpu") -> DnaLM:
+    """Load a model directory; None means the packaged default model.
+
+    A preset name builds an untrained model (seed 0), which is useful for trying things.
+    """
+    if source is None:
+        source = default_model_dir()
+        if not (source / WEIGHTS).exists():
+            raise DnahnetError(
+                "no default model is installed with this package; pass --model DIR "
+                "(a trained model directory) or --config PRESET"
+            )
+    path = Path(source)
+    if not path.exists() and str(source) in list_presets():
+        return build_model(load_config(str(source))).to(device).eval()
+    if not path.is_dir():
+        raise DnahnetError(f"{source}: not a model directory (expected config.json + {WEIGHTS})")
+    if not (path / WEIGHTS).exists():
+        raise DnahnetError(f"{path}: no {WEIGHTS} in this model directory")
+    model = build_model(load_config(path))
+    try:
+        weights = load_file(str(path / WEIGHTS))
+    except (SafetensorError, OSError) as error:
+        raise DnahnetError(f"{path / WEIGHTS}: cannot read weights ({error})") from None
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise DnahnetError(
+            f"{path / WEIGHTS}: weights do not match config.json "
+            f"(missing {len(missing)}, unexpected {len(unexpected)}, "
+            f"e.g. {(missing or unexpected)[0]})"
+        )
+    return model.to(device).eval()
+
+
+def load_metadata(directory: str | Path) -> dict:
+    path = Path(directory) / METADATA
+    return json.loads(path.read_text()) if path.exists() else {}

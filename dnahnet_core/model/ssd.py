@@ -1,0 +1,87 @@
+"""The state-space-duality (SSD) scan of Mamba2, chunked, in pure PyTorch.
+
+    h_t = exp(dt_t * A) h_{t-1} + dt_t * B_t x_t^T,     y_t = C_t . h_t
+
+Inside a chunk of Q steps the scan is a masked (Q x Q) matrix product; across chunks
+a short recurrence over chunk states carries h. Positions with dt = 0 leave the state
+untouched, which is how padding is skipped. `ssd_reference` is the plain sequential
+recurrence, kept for tests.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dnahnet_core.model import fast_path
+
+
+def ssd_scan(
+    x: torch.Tensor,  # [b, l, h, p]
+    dt: torch.Tensor,  # [b, l, h], >= 0 (softplus already applied)
+    A: torch.Tensor,  # [h], negative
+    B: torch.Tensor,  # [b, l, g, n]
+    C: torch.Tensor,  # [b, l, g, n]
+    chunk_size: int = 64,
+    initial_state: torch.Tensor | None = None,  # [b, h, p, n]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return y [b, l, h, p] (no D skip term) and the final state [b, h, p, n]."""
+    if fast_path.enabled_for(x):
+        return fast_path.chunk_scan(x, dt, A, B, C, chunk_size, initial_state)
+    dtype = x.dtype
+    compute = torch.promote_types(dtype, torch.float32)  # at least fp32, fp64 stays fp64
+    x, dt, A, B, C = (t.to(compute) for t in (x, dt, A, B, C))
+    b, length, h, p = x.shape
+    n = B.shape[-1]
+    B = B.repeat_interleave(h // B.shape[2], dim=2)  # groups -> heads
+    C = C.repeat_interleave(h // C.shape[2], dim=2)
+    q = min(chunk_size, max(length, 1))
+    pad = (-length) % q
+    if pad:
+        x, dt, B, C = (
+            torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (x, dt, B, C)
+        )
+    c = x.shape[1] // q
+    x = x.view(b, c, q, h, p)
+    dt = dt.view(b, c, q, h)
+    B = B.view(b, c, q, h, n)
+    C = C.view(b, c, q, h, n)
+
+    a_cum = torch.cumsum((dt * A).permute(0, 3, 1, 2), dim=-1)  # [b, h, c, q]
+    x_dt = x * dt.unsqueeze(-1)
+
+    # within chunks: y_i = sum_{j<=i} (C_i . B_j) exp(a_i - a_j) dt_j x_j
+    causal = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
+    segment = (a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2)).masked_fill(~causal, float("-inf"))
+    weights = torch.einsum("bclhn,bcshn->bhcls", C, B) * torch.exp(segment)
+    y = torch.einsum("bhcls,bcshp->bclhp", weights, x_dt)
+
+    # state contributed by each chunk, then carried across chunks
+    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, h, c, q]
+    chunk_states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, decay_to_end, x_dt)
+    chunk_decay = torch.exp(a_cum[..., -1])  # [b, h, c]
+    state = x.new_zeros(b, h, p, n) if initial_state is None else initial_state.to(compute)
+    entering = []
+    for i in range(c):
+        entering.append(state)
+        state = chunk_decay[:, :, i, None, None] * state + chunk_states[:, i]
+    entering = torch.stack(entering, dim=1)  # [b, c, h, p, n]
+    y = y + torch.einsum("bclhn,bchpn,bhcl->bclhp", C, entering, torch.exp(a_cum))
+    y = y.reshape(b, c * q, h, p)[:, :length]
+    return y.to(dtype), state
+
+
+def ssd_reference(x, dt, A, B, C, initial_state=None):
+    """The same recurrence one time step at a time (slow; for tests only)."""
+    b, length, h, p = x.shape
+    n = B.shape[-1]
+    B = B.repeat_interleave(h // B.shape[2], dim=2)
+    C = C.repeat_interleave(h // C.shape[2], dim=2)
+    state = x.new_zeros(b, h, p, n) if initial_state is None else initial_state
+    ys = []
+    for t in range(length):
+        decay = torch.exp(dt[:, t] * A)  # [b, h]
+        state = decay[..., None, None] * state + torch.einsum(
+            "bh,bhp,bhn->bhpn", dt[:, t], x[:, t], B[:, t]
+        )
+        ys.append(torch.einsum("bhpn,bhn->bhp", state, C[:, t]))
+    return torch.stack(ys, dim=1), state

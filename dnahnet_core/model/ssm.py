@@ -1,0 +1,84 @@
+"""The Mamba2 mixer: input projection, causal depthwise conv, SSD scan, gated RMSNorm.
+
+State for incremental inference: the last (d_conv - 1) conv inputs and the SSM state.
+`valid` [b, t] marks real positions (padding is only ever at the right end); padded
+positions have dt = 0, so they never change the state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dnahnet_core.model.config import SSMConfig
+from dnahnet_core.model.norms import GatedRMSNorm
+from dnahnet_core.model.ssd import ssd_scan
+
+
+def last_valid_rows(full: torch.Tensor, n_valid: torch.Tensor, count: int) -> torch.Tensor:
+    """From `full` [b, count + t, c], the `count` rows ending at each element's last valid row."""
+    index = n_valid[:, None] + torch.arange(count, device=full.device)[None]
+    return full.gather(1, index[..., None].expand(-1, -1, full.shape[-1]))
+
+
+class Mamba2(nn.Module):
+    def __init__(self, d_model: int, cfg: SSMConfig):
+        super().__init__()
+        self.d_inner = cfg.expand * d_model
+        if self.d_inner % cfg.headdim:
+            raise ValueError(
+                f"expand*d_model={self.d_inner} not divisible by headdim={cfg.headdim}"
+            )
+        self.nheads = self.d_inner // cfg.headdim
+        self.headdim, self.d_state, self.d_conv = cfg.headdim, cfg.d_state, cfg.d_conv
+        self.chunk_size = cfg.chunk_size
+        self.conv_dim = self.d_inner + 2 * cfg.d_state
+        self.in_proj = nn.Linear(
+            d_model, 2 * self.d_inner + 2 * cfg.d_state + self.nheads, bias=False
+        )
+        self.conv1d = nn.Conv1d(self.conv_dim, self.conv_dim, cfg.d_conv, groups=self.conv_dim)
+        dt = torch.exp(torch.rand(self.nheads) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        self.A_log = nn.Parameter(torch.log(torch.empty(self.nheads).uniform_(1, 16)))
+        self.D = nn.Parameter(torch.ones(self.nheads))
+        self.norm = GatedRMSNorm(self.d_inner)
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
+
+    def forward(self, u: torch.Tensor, valid: torch.Tensor, state: dict | None = None):
+        b, t, _ = u.shape
+        z, xbc, dt = torch.split(
+            self.in_proj(u), [self.d_inner, self.conv_dim, self.nheads], dim=-1
+        )
+        if state is None:
+            history = xbc.new_zeros(b, self.d_conv - 1, self.conv_dim)
+            ssm_state = None
+        else:
+            history, ssm_state = state["conv"].to(xbc.dtype), state["ssm"]
+        full = torch.cat([history, xbc], dim=1)
+        xbc = F.silu(
+            F.conv1d(
+                full.transpose(1, 2), self.conv1d.weight, self.conv1d.bias, groups=self.conv_dim
+            )
+        ).transpose(1, 2)
+        x, B, C = torch.split(xbc, [self.d_inner, self.d_state, self.d_state], dim=-1)
+        dt = F.softplus(dt.float() + self.dt_bias) * valid[..., None]
+        x = x.reshape(b, t, self.nheads, self.headdim)
+        y, ssm_state = ssd_scan(
+            x,
+            dt,
+            -torch.exp(self.A_log.float()),
+            B.unsqueeze(2),
+            C.unsqueeze(2),
+            self.chunk_size,
+            ssm_state,
+        )
+        y = y + x * self.D[:, None].to(x.dtype)
+        y = self.norm(y.reshape(b, t, self.d_inner), z)
+        new_state = {
+            "conv": last_valid_rows(full, valid.sum(1), self.d_conv - 1),
+            "ssm": ssm_state,
+        }
+        return self.out_proj(y), new_state

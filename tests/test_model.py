@@ -1,0 +1,178 @@
+"""The dnaHNet model: causality, chunking statistics, ratio loss, presets, attention window."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.model import build_model, list_presets, load_config, load_model, save_model
+from dnahnet_core.model.attention import Attention
+from dnahnet_core.model.chunking import ratio_loss
+
+SMALL_LENGTH = 96
+
+
+def _tokens(length, batch=2, seed=0):
+    return torch.randint(0, 5, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_every_preset_is_causal(preset):
+    cfg = load_config(preset)
+    cfg.attn_window = min(cfg.attn_window, 32)  # exercise the windowed path at a short length
+    model = build_model(cfg, seed=1).eval()
+    x = _tokens(SMALL_LENGTH)
+    t = 57
+    y = x.clone()
+    y[:, t + 1 :] = (y[:, t + 1 :] + 1) % 4
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    torch.testing.assert_close(a.logits[:, : t + 1], b.logits[:, : t + 1], rtol=0, atol=1e-5)
+    assert not torch.allclose(a.logits[:, t + 2 :], b.logits[:, t + 2 :])
+    for sa, sb in zip(a.stages, b.stages):
+        assert torch.equal(sa.boundary_mask[:, : t + 1], sb.boundary_mask[:, : t + 1])
+
+
+def test_stage_statistics_are_consistent():
+    model = build_model(load_config("dnahnet-tiny"), seed=0).eval()
+    out = model(_tokens(200))
+    assert len(out.stages) == 2
+    s1, s2 = out.stages
+    assert s1.boundary_prob.shape == (2, 200) and s2.boundary_mask.shape == (2, 200)
+    # a stage-2 chunk can only start where a stage-1 chunk starts
+    assert not (s2.boundary_mask & ~s1.boundary_mask).any()
+    assert ((s1.boundary_prob >= 0.5) == s1.boundary_mask).all()
+    assert s1.compression >= 1 and s2.compression >= 1
+    expected = sum(
+        s.target_ratio
+        / (s.target_ratio - 1)
+        * (
+            (s.target_ratio - 1) * s.selected_fraction * s.mean_prob
+            + (1 - s.selected_fraction) * (1 - s.mean_prob)
+        )
+        for s in out.stages
+    )
+    torch.testing.assert_close(out.ratio_loss, expected)
+
+
+def test_ratio_loss_formula_and_minimum():
+    R = 3.0
+    p = torch.tensor([[0.9, 0.2, 0.1, 0.8, 0.3, 0.4]])
+    boundary = p >= 0.5
+    valid = torch.ones_like(boundary)
+    loss, F_, G = ratio_loss(p, boundary, valid, R)
+    assert F_.item() == pytest.approx(2 / 6)
+    assert G.item() == pytest.approx(p.mean().item())
+    assert loss.item() == pytest.approx(
+        R / (R - 1) * ((R - 1) * F_ * G + (1 - F_) * (1 - G)).item()
+    )
+
+    # along F = G = x the loss is minimal (= 1) at x = 1/R
+    def along_diagonal(x):
+        return R / (R - 1) * ((R - 1) * x * x + (1 - x) * (1 - x))
+
+    xs = torch.linspace(0.01, 0.99, 99)
+    best = xs[torch.argmin(torch.stack([along_diagonal(x) for x in xs]))]
+    assert best.item() == pytest.approx(1 / R, abs=0.01)
+    assert along_diagonal(torch.tensor(1 / R)).item() == pytest.approx(1.0)
+
+
+def test_ratio_loss_ignores_padding():
+    p = torch.tensor([[0.9, 0.1, 0.9, 0.1]])
+    valid = torch.tensor([[True, True, False, False]])
+    _, F_, G = ratio_loss(p, p >= 0.5, valid, 2.0)
+    assert F_.item() == pytest.approx(0.5) and G.item() == pytest.approx(0.5)
+
+
+def test_padding_does_not_change_valid_positions():
+    model = build_model(load_config("dnahnet-tiny"), seed=0).eval()
+    x = _tokens(120, batch=1)
+    padded = torch.cat([x, torch.full((1, 40), 4)], dim=1)
+    mask = torch.zeros(1, 160, dtype=torch.bool)
+    mask[:, :120] = True
+    with torch.no_grad():
+        a = model(x)
+        b = model(padded, mask=mask)
+    torch.testing.assert_close(a.logits, b.logits[:, :120], rtol=0, atol=1e-5)
+    torch.testing.assert_close(a.ratio_loss, b.ratio_loss, rtol=1e-5, atol=1e-5)
+
+
+def _dense_window_attention(attn, x, window):
+    b, t, d = x.shape
+    q, k, v = attn.qkv(x).view(b, t, 3, attn.num_heads, attn.head_dim).unbind(2)
+    from dnahnet_core.model.attention import rotary
+
+    pos = torch.arange(t)[None].expand(b, t)
+    q, k = rotary(q, pos, attn.rope_base), rotary(k, pos, attn.rope_base)
+    i, j = torch.arange(t)[:, None], torch.arange(t)[None]
+    allowed = (j <= i) & (i - j < window)
+    out = F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed
+    )
+    return attn.out_proj(out.transpose(1, 2).reshape(b, t, d))
+
+
+@pytest.mark.parametrize("length", [16, 50, 100])
+def test_sliding_window_attention_equals_dense_reference(length):
+    torch.manual_seed(0)
+    attn = Attention(32, 4, window=16, rope_base=10000.0)
+    x = torch.randn(2, length, 32)
+    got, _ = attn(x, torch.ones(2, length, dtype=torch.bool))
+    torch.testing.assert_close(got, _dense_window_attention(attn, x, 16), rtol=1e-5, atol=1e-5)
+
+
+def test_baselines_match_dnahnet_small_parameter_count():
+    def count(name):
+        return sum(p.numel() for p in build_model(load_config(name)).parameters())
+
+    reference = count("dnahnet-small")
+    assert 1e6 < reference < 10e6
+    for name in ("transformer-small", "mamba2-small"):
+        assert abs(count(name) - reference) / reference < 0.10, name
+
+
+def test_param_groups_cover_all_parameters_with_stage_multipliers():
+    model = build_model(load_config("dnahnet-tiny"))
+    groups = model.param_groups(lr=1e-3, weight_decay=0.1)
+    seen = [p for g in groups for p in g["params"]]
+    assert len(seen) == len(list(model.parameters()))
+    assert {g["level"] for g in groups} == {0, 1, 2}
+    for g in groups:
+        assert g["lr"] == pytest.approx(1e-3 * model.config.lr_multipliers[g["level"]])
+        if g["weight_decay"]:
+            assert all(p.ndim >= 2 for p in g["params"])
+    inner_main = model.backbone.inner.inner.layers[0].mlp.fc1.weight
+    assert any(inner_main is p for g in groups if g["level"] == 2 for p in g["params"])
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = build_model(load_config("dnahnet-tiny"), seed=3).eval()
+    save_model(model, tmp_path / "m", metadata={"note": "test"})
+    assert (tmp_path / "m" / "model.safetensors").exists()
+    loaded = load_model(tmp_path / "m")
+    x = _tokens(64)
+    torch.testing.assert_close(model.log_probs(x), loaded.log_probs(x))
+
+
+def test_load_model_errors_are_clear(tmp_path):
+    with pytest.raises(DnahnetError, match="not a model directory"):
+        load_model(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DnahnetError, match="no model.safetensors"):
+        load_model(tmp_path / "empty")
+    with pytest.raises(DnahnetError, match="unknown model config"):
+        load_config("dnahnet-huge")
+
+
+def test_log_probs_are_normalised_per_position():
+    model = build_model(load_config("dnahnet-tiny")).eval()
+    x = _tokens(40)
+    with torch.no_grad():
+        logits = model(x).logits
+    total = torch.logsumexp(F.log_softmax(logits, -1), dim=-1)
+    torch.testing.assert_close(total, torch.zeros_like(total), atol=1e-5, rtol=0)
+    lp = model.log_probs(x)
+    assert lp.shape == (2, 40) and (lp <= 0).all()
+    assert math.isfinite(lp.sum().item())

@@ -1,0 +1,102 @@
+"""The chunked SSD scan against the sequential recurrence; dechunk EMA against a loop."""
+
+import pytest
+import torch
+
+from dnahnet_core.model.chunking import chunk, dechunk, ema_scan
+from dnahnet_core.model.ssd import ssd_reference, ssd_scan
+
+
+def _inputs(length, b=2, h=3, p=4, n=5, g=1, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, length, h, p, generator=gen, dtype=torch.float64)
+    dt = torch.nn.functional.softplus(torch.randn(b, length, h, generator=gen, dtype=torch.float64))
+    A = -torch.rand(h, generator=gen, dtype=torch.float64) * 2 - 0.1
+    B = torch.randn(b, length, g, n, generator=gen, dtype=torch.float64)
+    C = torch.randn(b, length, g, n, generator=gen, dtype=torch.float64)
+    return x, dt, A, B, C
+
+
+@pytest.mark.parametrize("length", [1, 7, 16, 37, 100])
+def test_chunked_scan_equals_sequential(length):
+    x, dt, A, B, C = _inputs(length)
+    y, final = ssd_scan(x, dt, A, B, C, chunk_size=16)
+    y_ref, final_ref = ssd_reference(x, dt, A, B, C)
+    torch.testing.assert_close(y, y_ref, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(final, final_ref, rtol=1e-9, atol=1e-9)
+
+
+def test_chunked_scan_gradients_equal_sequential():
+    inputs = [t.requires_grad_() for t in _inputs(45)]
+    initial = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    y, final = ssd_scan(*inputs, chunk_size=8, initial_state=initial)
+    (y.square().sum() + final.sum()).backward()
+    grads = [t.grad.clone() for t in inputs + [initial]]
+    for t in inputs + [initial]:
+        t.grad = None
+    y, final = ssd_reference(*inputs, initial_state=initial)
+    (y.square().sum() + final.sum()).backward()
+    for got, want in zip(grads, [t.grad for t in inputs + [initial]]):
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
+
+
+def test_initial_state_continues_the_scan():
+    x, dt, A, B, C = _inputs(50)
+    y_full, final_full = ssd_scan(x, dt, A, B, C, chunk_size=16)
+    y1, s1 = ssd_scan(x[:, :21], dt[:, :21], A, B[:, :21], C[:, :21], chunk_size=16)
+    y2, s2 = ssd_scan(
+        x[:, 21:], dt[:, 21:], A, B[:, 21:], C[:, 21:], chunk_size=16, initial_state=s1
+    )
+    torch.testing.assert_close(torch.cat([y1, y2], 1), y_full)
+    torch.testing.assert_close(s2, final_full)
+
+
+def test_zero_dt_leaves_state_unchanged():
+    x, dt, A, B, C = _inputs(30)
+    dt[:, 20:] = 0
+    _, final = ssd_scan(x, dt, A, B, C, chunk_size=16)
+    _, at_20 = ssd_reference(x[:, :20], dt[:, :20], A, B[:, :20], C[:, :20])
+    torch.testing.assert_close(final, at_20)
+
+
+def _naive_ema(values, p, initial):
+    out, e = [], initial
+    P = p.clamp(1e-4, 1 - 1e-4)
+    for j in range(values.shape[1]):
+        e = P[:, j, None] * values[:, j] + (1 - P[:, j, None]) * e
+        out.append(e)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("d", [8, 128])
+def test_dechunk_ema_equals_loop(d):
+    gen = torch.Generator().manual_seed(1)
+    values = torch.randn(2, 75, d, generator=gen)
+    p = torch.rand(2, 75, generator=gen)
+    initial = torch.randn(2, d, generator=gen)
+    valid = torch.ones(2, 75, dtype=torch.bool)
+    e, last = ema_scan(values, p, valid, initial)
+    want = _naive_ema(values, p, initial)
+    torch.testing.assert_close(e, want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(last, want[:, -1], rtol=1e-4, atol=1e-4)
+
+
+def test_ema_skips_invalid_steps():
+    values, p = torch.randn(1, 10, 4), torch.rand(1, 10)
+    valid = torch.tensor([[True] * 6 + [False] * 4])
+    e, last = ema_scan(values, p, valid, None)
+    want = _naive_ema(values[:, :6], p[:, :6], torch.zeros(1, 4))
+    torch.testing.assert_close(last, want[:, -1], rtol=1e-5, atol=1e-5)
+
+
+def test_chunk_then_dechunk_places_each_chunk_on_its_positions():
+    boundary = torch.tensor([[1, 0, 0, 1, 1, 0, 1, 0], [1, 1, 0, 0, 0, 0, 0, 1]], dtype=torch.bool)
+    h = torch.arange(16, dtype=torch.float32).view(2, 8, 1).expand(2, 8, 3).contiguous()
+    chunks, chunk_valid, order = chunk(h, boundary)
+    assert chunk_valid.tolist() == [[True] * 4, [True, True, True, False]]
+    assert order[0].tolist() == [0, 3, 4, 6] and order[1, :3].tolist() == [0, 1, 7]
+    # P ~ 1 makes the EMA the identity: each position gets its own chunk's value
+    p_one = torch.ones(2, chunks.shape[1])
+    out, _ = dechunk(chunks, p_one, chunk_valid, boundary)
+    assert out[0, :, 0].tolist() == pytest.approx([0, 0, 0, 3, 4, 4, 6, 6], abs=1e-2)
+    assert out[1, :, 0].tolist() == pytest.approx([8, 9, 9, 9, 9, 9, 9, 15], abs=1e-2)
