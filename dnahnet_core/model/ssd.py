@@ -11,6 +11,7 @@ recurrence, kept for tests.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from dnahnet_core.model import fast_path
 
@@ -31,43 +32,42 @@ def ssd_scan(
     compute = torch.promote_types(dtype, torch.float32)  # at least fp32, fp64 stays fp64
     x, dt, A, B, C = (t.to(compute) for t in (x, dt, A, B, C))
     b, length, h, p = x.shape
-    n = B.shape[-1]
-    B = B.repeat_interleave(h // B.shape[2], dim=2)  # groups -> heads
-    C = C.repeat_interleave(h // C.shape[2], dim=2)
+    g, n = B.shape[2], B.shape[3]
     q = min(chunk_size, max(length, 1))
     pad = (-length) % q
     if pad:
-        x, dt, B, C = (
-            torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (x, dt, B, C)
-        )
+        x, dt, B, C = (F.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (x, dt, B, C))
     c = x.shape[1] // q
-    x = x.view(b, c, q, h, p)
-    dt = dt.view(b, c, q, h)
-    B = B.view(b, c, q, h, n)
-    C = C.view(b, c, q, h, n)
-
-    a_cum = torch.cumsum((dt * A).permute(0, 3, 1, 2), dim=-1)  # [b, h, c, q]
-    x_dt = x * dt.unsqueeze(-1)
+    # head-major layout [b, h, c, q, .]; B and C stay per group and broadcast over heads
+    x_dt = (x * dt.unsqueeze(-1)).view(b, c, q, h, p).permute(0, 3, 1, 2, 4)
+    B = _per_head(B.view(b, c, q, g, n).permute(0, 3, 1, 2, 4), h)  # [b, g|h, c, q, n]
+    C = _per_head(C.view(b, c, q, g, n).permute(0, 3, 1, 2, 4), h)
+    a_cum = torch.cumsum((dt * A).view(b, c, q, h).permute(0, 3, 1, 2), dim=-1)  # [b, h, c, q]
 
     # within chunks: y_i = sum_{j<=i} (C_i . B_j) exp(a_i - a_j) dt_j x_j
     causal = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
-    segment = (a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2)).masked_fill(~causal, float("-inf"))
-    weights = torch.einsum("bclhn,bcshn->bhcls", C, B) * torch.exp(segment)
-    y = torch.einsum("bhcls,bcshp->bclhp", weights, x_dt)
+    segment = (a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2)).masked_fill_(~causal, float("-inf"))
+    y = ((C @ B.transpose(-1, -2)) * segment.exp_()) @ x_dt  # [b, h, c, q, p]
 
     # state contributed by each chunk, then carried across chunks
-    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum)  # [b, h, c, q]
-    chunk_states = torch.einsum("bclhn,bhcl,bclhp->bchpn", B, decay_to_end, x_dt)
+    decay_to_end = torch.exp(a_cum[..., -1:] - a_cum).unsqueeze(-1)  # [b, h, c, q, 1]
+    chunk_states = (x_dt * decay_to_end).transpose(-1, -2) @ B  # [b, h, c, p, n]
     chunk_decay = torch.exp(a_cum[..., -1])  # [b, h, c]
     state = x.new_zeros(b, h, p, n) if initial_state is None else initial_state.to(compute)
     entering = []
     for i in range(c):
         entering.append(state)
-        state = chunk_decay[:, :, i, None, None] * state + chunk_states[:, i]
-    entering = torch.stack(entering, dim=1)  # [b, c, h, p, n]
-    y = y + torch.einsum("bclhn,bchpn,bhcl->bclhp", C, entering, torch.exp(a_cum))
-    y = y.reshape(b, c * q, h, p)[:, :length]
+        state = chunk_decay[:, :, i, None, None] * state + chunk_states[:, :, i]
+    entering = torch.stack(entering, dim=2)  # [b, h, c, p, n]
+    y = y + (C @ entering.transpose(-1, -2)) * torch.exp(a_cum).unsqueeze(-1)
+    y = y.permute(0, 2, 3, 1, 4).reshape(b, c * q, h, p)[:, :length]
     return y.to(dtype), state
+
+
+def _per_head(t: torch.Tensor, heads: int) -> torch.Tensor:
+    """[b, g, ...] -> broadcastable against [b, heads, ...] (groups of consecutive heads)."""
+    groups = t.shape[1]
+    return t if groups in (1, heads) else t.repeat_interleave(heads // groups, dim=1)
 
 
 def ssd_reference(x, dt, A, B, C, initial_state=None):

@@ -1,0 +1,43 @@
+"""Sampling new nucleotides with the incremental (cached) forward pass."""
+
+from __future__ import annotations
+
+import torch
+
+from dnahnet_core.alphabet import decode, encode
+from dnahnet_core.errors import DnahnetError
+
+
+@torch.no_grad()
+def generate(
+    model,
+    prompt: str,
+    length: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    allow_n: bool = False,
+    seed: int = 0,
+    device="cpu",
+) -> str:
+    """Continue `prompt` by `length` nucleotides, one cached step per nucleotide."""
+    if temperature <= 0:
+        raise DnahnetError("--temperature must be > 0")
+    if not 0 <= top_k <= 5:
+        raise DnahnetError("--top-k must be between 0 (off) and 5")
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    tokens = torch.from_numpy(encode(prompt, where="--prompt").astype("int64"))[None].to(device)
+    state = model(tokens, return_state=True).state
+    produced = []
+    for _ in range(length):
+        logits = state.next_logits[0].float().cpu() / temperature
+        if not allow_n:
+            logits[4] = float("-inf")
+        if top_k:
+            threshold = torch.topk(logits, top_k).values[-1]
+            logits[logits < threshold] = float("-inf")
+        token = int(torch.multinomial(torch.softmax(logits, -1), 1, generator=generator))
+        produced.append(token)
+        step = torch.tensor([[token]], device=device)
+        state = model(step, state=state, return_state=True).state
+    return decode(produced)
