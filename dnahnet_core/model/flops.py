@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from torch import nn
 
 from dnahnet_core.model.blocks import AttentionLayer, Isotropic, MambaLayer
-from dnahnet_core.model.config import ModelConfig
 from dnahnet_core.model.hnet import HNetStage
 from dnahnet_core.model.lm import DnaLM
 
