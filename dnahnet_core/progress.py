@@ -21,7 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-stderr_console = Console(stderr=True)
+stderr_console = Console(stderr=True, soft_wrap=True)  # never wrap plain log lines
 
 
 class _Quiet:

@@ -121,10 +121,13 @@ def iter_token_records(
     compressed = compression != "plain"
     stream = open_binary(path) if handle is None else handle
     parser = _Parser(path)
+    # read1 hands over what one step of the decompressor produced, so a truncated
+    # stream fails after the data before it was parsed and the message names the record
+    read = getattr(stream, "read1", stream.read)
     try:
         try:
             while True:
-                block = stream.read(_BLOCK)
+                block = read(_BLOCK)
                 if not block:
                     break
                 yield from parser.feed(block)

@@ -1,0 +1,1 @@
+"""Training data: prepare (fragments, filters, dedup, splits, shards) and the dataset reader."""
