@@ -55,9 +55,11 @@ def ssd_scan(
     chunk_decay = torch.exp(a_cum[..., -1])  # [b, h, c]
     state = x.new_zeros(b, h, p, n) if initial_state is None else initial_state.to(compute)
     entering = []
-    for i in range(c):
+    # unbind once: indexing inside the loop would make backward zero-fill the whole
+    # tensor at every step
+    for decay, contribution in zip(chunk_decay.unbind(2), chunk_states.unbind(2)):
         entering.append(state)
-        state = chunk_decay[:, :, i, None, None] * state + chunk_states[:, :, i]
+        state = decay[..., None, None] * state + contribution
     entering = torch.stack(entering, dim=2)  # [b, h, c, p, n]
     y = y + (C @ entering.transpose(-1, -2)) * torch.exp(a_cum).unsqueeze(-1)
     y = y.permute(0, 2, 3, 1, 4).reshape(b, c * q, h, p)[:, :length]

@@ -1,0 +1,146 @@
+"""Training throughput and peak memory: dnahnet-small vs transformer-small (and mamba2-small).
+
+One training step = forward + backward + clip + AdamW on one 8,192-nt fragment (batch 1
+by default), exactly as `dnahnet train` does it. Each model runs in a fresh process so
+its peak resident memory is its own. On a GPU it also runs in bf16 on both back ends
+(pure PyTorch via DNAHNET_PURE_TORCH=1, and mamba-ssm's kernels when importable) and
+reports tokens/s and model FLOPs utilisation (FLOPs counted by torch's FlopCounterMode
+over one step, divided by the step time and the GPU's dense bf16 peak).
+
+    .venv/bin/python benchmarks/train_speed.py [--length 8192] [--steps 3] [--models ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
+
+
+def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
+            precision: str) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dnahnet_core.model import build_model, load_config
+    from dnahnet_core.train.metrics import token_nll
+    from dnahnet_core.train.optim import build_optimizer
+    from dnahnet_core.train.precision import autocast
+
+    dev = torch.device(device)
+    model = build_model(load_config(model_name), seed=0).to(dev)
+    params = sum(p.numel() for p in model.parameters())
+    opt = build_optimizer(model, lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 4, (batch, length), generator=gen).to(dev)
+    mask = torch.ones_like(tokens, dtype=torch.bool)
+
+    def step() -> None:
+        with autocast(dev, precision):
+            out = model(tokens, mask)
+        loss = token_nll(out.logits, tokens, mask) / mask.sum() + 0.03 * out.ratio_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    step()  # warm-up (allocations, kernel compilation)
+    sync()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times)[len(times) // 2]
+    result = {
+        "model": model_name, "params": params, "length": length, "batch": batch,
+        "device": device, "precision": precision, "step_s": seconds,
+        "nt_per_s": batch * length / seconds, "threads": torch.get_num_threads(),
+    }
+    if dev.type == "cuda":
+        from dnahnet_core.model import fast_path
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step()
+        flops = counter.get_total_flops()
+        name = torch.cuda.get_device_name()
+        peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+        result.update(
+            gpu=name, mamba_ssm=fast_path.available(),
+            peak_mem_gib=torch.cuda.max_memory_allocated() / 2**30,
+            model_tflop_per_step=flops / 1e12,
+            mfu=(flops / seconds / (peak * 1e12)) if peak else None,
+        )
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result.update(peak_rss_mib=peak, training_rss_mib=peak - rss_before)
+    return result
+
+
+def spawn(args, model: str, device: str, precision: str, env_extra: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", model, "--length", str(args.length),
+           "--steps", str(args.steps), "--batch", str(args.batch), "--device", device,
+           "--precision", precision]
+    env = dict(os.environ, **env_extra)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return {"model": model, "device": device, "error": proc.stderr.strip().splitlines()[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", type=int, default=8192)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--models", nargs="+", default=["dnahnet-small", "transformer-small"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--child", default=None)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(one_run(args.child, args.length, args.steps, args.batch, args.device,
+                                 args.precision)))
+        return
+
+    import torch
+
+    rows = [spawn(args, m, "cpu", "fp32", {}) for m in args.models]
+    if torch.cuda.is_available():
+        for m in args.models:
+            rows.append(spawn(args, m, "cuda", "bf16", {"DNAHNET_PURE_TORCH": "1"}))
+            rows.append(spawn(args, m, "cuda", "bf16", {}))
+    print(f"{'model':<20}{'device':<7}{'prec':<6}{'params':>11}{'s/step':>9}{'nt/s':>10}"
+          f"{'memory':>14}{'MFU':>8}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['model']:<20}{r['device']:<6}error: {r['error']}")
+            continue
+        memory = (f"{r['peak_mem_gib']:.2f} GiB" if "peak_mem_gib" in r
+                  else f"+{r['training_rss_mib']:.0f} MiB")
+        mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") else "-"
+        path = ""
+        if r["device"] == "cuda":
+            path = " (mamba-ssm)" if r.get("mamba_ssm") else " (pure torch)"
+        print(f"{r['model']:<20}{r['device']:<7}{r['precision']:<6}{r['params']:>11,}"
+              f"{r['step_s']:>9.2f}{r['nt_per_s']:>10,.0f}{memory:>14}{mfu:>8}{path}")
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""`dnahnet train`: train dnaHNet (or a baseline) on a prepared dataset; resumable, DDP-ready.
+
+Multi-GPU: `torchrun --nproc_per_node=G -m dnahnet_cli train ...` (see docs/training.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _opt(flags: str, help: str, default=None):
+    """An option whose default None means "the run's saved value on --resume, else the default"."""
+    return typer.Option(default, flags, help=help)
+
+
+def command(
+    data: Path = _opt("--data", "Prepared dataset (`dnahnet prepare`)."),
+    config: str = _opt(
+        "--config",
+        "Model preset name or config.json (taken from the run on --resume).",
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints, metrics)."),
+    max_steps: int = _opt("--max-steps", "Optimizer steps (default: 1000)."),
+    tokens: float = _opt("--tokens", "Train on this many nucleotides instead of --max-steps."),
+    batch_size: int = _opt("--batch-size", "Fragments per micro-batch and process (default: 8)."),
+    grad_accum: int = _opt("--grad-accum", "Micro-batches per step (default: 1)."),
+    lr: float = _opt("--lr", "Peak learning rate (innermost stage) (default: 1e-3)."),
+    warmup: int = _opt("--warmup", "Warm-up steps (default: 10% of the run, <= 2000)."),
+    min_lr_ratio: float = _opt("--min-lr-ratio", "Final lr / peak lr (default: 0.1)."),
+    weight_decay: float = _opt("--weight-decay", "AdamW weight decay (default: 0.1)."),
+    grad_clip: float = _opt("--grad-clip", "Gradient norm clip, 0 = off (default: 1.0)."),
+    ratio_loss_weight: float = _opt(
+        "--ratio-loss-weight",
+        "alpha: weight of the ratio losses (default: 0.03).",
+    ),
+    seed: int = _opt("--seed", "Seed of weights and data order (default: 0)."),
+    device: str = _opt("--device", "auto, cpu or cuda.", "auto"),
+    precision: str = _opt("--precision", "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
+    reverse_complement: bool = _opt(
+        "--rc-augment/--no-rc-augment",
+        "Random reverse-complement augmentation (default: on).",
+    ),
+    log_every: int = _opt("--log-every", "Steps between metrics records (default: 10)."),
+    eval_every: int = _opt("--eval-every", "Steps between validations (default: 200)."),
+    eval_fragments: int = _opt(
+        "--eval-fragments",
+        "Validation fragments per evaluation (default: 256).",
+    ),
+    save_every: int = _opt("--save-every", "Steps between checkpoints (default: 500)."),
+    keep: int = _opt("--keep", "Checkpoints kept (default: 3)."),
+    stop_after: int = _opt(
+        "--stop-after",
+        "Save and stop after this many steps in this session (the schedule "
+        "still follows --max-steps).",
+    ),
+    tensorboard: bool = _opt("--tensorboard", "Also log to RUNDIR/tensorboard."),
+    resume: bool = _opt("--resume", "Continue the run in --out from its last checkpoint.", False),
+) -> None:
+    """Train a model: RUNDIR gets config.json, model.safetensors, metrics.jsonl, checkpoints/."""
+    from dnahnet_core.progress import log
+    from dnahnet_core.train import resolve_options, train
+
+    values = {
+        "data": str(data) if data is not None else None, "config": config, "out": str(out),
+        "max_steps": max_steps, "tokens": None if tokens is None else int(tokens),
+        "batch_size": batch_size,
+        "grad_accum": grad_accum, "lr": lr, "warmup": warmup, "min_lr_ratio": min_lr_ratio,
+        "weight_decay": weight_decay, "grad_clip": grad_clip,
+        "ratio_loss_weight": ratio_loss_weight, "seed": seed, "device": device,
+        "precision": precision, "reverse_complement": reverse_complement,
+        "log_every": log_every, "eval_every": eval_every, "eval_fragments": eval_fragments,
+        "save_every": save_every, "keep": keep, "stop_after": stop_after,
+        "tensorboard": tensorboard,
+    }
+    if not resume and data is None:
+        from dnahnet_core.errors import DnahnetError
+
+        raise DnahnetError("--data: a prepared dataset directory is required")
+    options = resolve_options(values, resume=resume)
+    result = train(options, resume=resume)
+    if not _is_main():
+        if result.status == "interrupted":
+            raise typer.Exit(130)
+        return
+    where = result.checkpoint
+    if result.status == "interrupted":
+        log(f"interrupted at step {result.step}; checkpoint saved to {where} "
+            f"(continue with --resume)")
+        raise typer.Exit(130)
+    val = f", validation bpb {result.val['bpb']:.4f}" if result.val else ""
+    verb = "paused" if result.status == "paused" else "finished"
+    log(f"{verb} at step {result.step}{val}; model in {options.out} (checkpoint {where.name})")
+
+
+def _is_main() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

@@ -1,0 +1,414 @@
+"""Training: schedule, parameter groups, data order, checkpoints, resume, stopping, metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dnahnet_core.alphabet import reverse_complement_tokens
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.train import checkpoint as ckpt
+from dnahnet_core.train.data import ShardedBatches, collate
+from dnahnet_core.train.evaluate import evaluate_split
+from dnahnet_core.train.loop import NonFinite, TrainOptions, resolve_options, train
+from dnahnet_core.train.metrics import read_metrics
+from dnahnet_core.train.optim import WarmupCosine, build_optimizer, default_param_groups
+from tests.train_helpers import ListDataset, ToyLM
+
+
+def toy_options(out, **kw) -> TrainOptions:
+    values = dict(data="unused", config="toy", out=str(out), max_steps=8, batch_size=4,
+                  lr=3e-3, log_every=1, eval_every=4, save_every=4, keep=2, device="cpu",
+                  eval_fragments=8)
+    values.update(kw)
+    return TrainOptions(**values)
+
+
+def run_toy(out, *, resume=False, train_set=None, model=None, **kw):
+    return train(toy_options(out, **kw), resume=resume, model=model or ToyLM(),
+                 train_set=train_set or ListDataset(40), val_set=ListDataset(8, seed=1),
+                 show_progress=False)
+
+
+def train_losses(run_dir) -> list[float]:
+    return [r["loss"] for r in read_metrics(run_dir) if r["kind"] == "train"]
+
+
+# --- optimizer and schedule -------------------------------------------------------------------
+
+
+def test_schedule_warms_up_then_decays_to_floor():
+    s = WarmupCosine(1e-3, warmup=10, total=110, min_ratio=0.1)
+    assert s.lr(0) == pytest.approx(1e-4)
+    assert s.lr(9) == pytest.approx(1e-3)
+    assert s.lr(60) == pytest.approx(1e-4 + 0.9e-3 * 0.5)
+    assert s.lr(110) == pytest.approx(1e-4)
+    assert s.lr(500) == pytest.approx(1e-4)
+    lrs = [s.lr(i) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_schedule_keeps_group_multipliers():
+    model = ToyLM()
+    opt = build_optimizer(model, lr=1e-3)
+    opt.param_groups[0]["lr_mult"] = 2.0
+    base = WarmupCosine(1e-3, 0, 100).apply(opt, 50)
+    assert opt.param_groups[0]["lr"] == pytest.approx(2 * base)
+    assert opt.param_groups[1]["lr"] == pytest.approx(base)
+
+
+def test_no_weight_decay_on_norms_and_biases():
+    model = ToyLM()
+    groups = default_param_groups(model, lr=1e-3, weight_decay=0.1)
+    decayed = {id(p) for g in groups if g["weight_decay"] > 0 for p in g["params"]}
+    for name, p in model.named_parameters():
+        assert (id(p) in decayed) == (p.ndim >= 2 and "norm" not in name), name
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+def test_collate_pads_with_n_and_masks():
+    tokens, mask = collate([np.array([0, 1, 2], np.uint8), np.array([3], np.uint8)])
+    assert tokens.tolist() == [[0, 1, 2], [3, 4, 4]]
+    assert mask.tolist() == [[True, True, True], [True, False, False]]
+
+
+def test_data_order_is_seeded_and_covers_each_epoch():
+    ds = ListDataset(10)
+    a = ShardedBatches(ds, seed=3, micro_batch=5, grad_accum=1, reverse_complement=False)
+    b = ShardedBatches(ds, seed=3, micro_batch=5, grad_accum=1, reverse_complement=False)
+    c = ShardedBatches(ds, seed=4, micro_batch=5, grad_accum=1, reverse_complement=False)
+    epoch = [a.order(p)[0] for p in range(10)]
+    assert sorted(epoch) == list(range(10))
+    assert epoch == [b.order(p)[0] for p in range(10)]
+    assert epoch != [c.order(p)[0] for p in range(10)]
+    assert [a.order(p)[0] for p in range(10, 20)] != epoch  # a new permutation per epoch
+
+
+def test_reverse_complement_augmentation_flips_about_half():
+    ds = ListDataset(200)
+    stream = ShardedBatches(ds, seed=0, micro_batch=1, grad_accum=1)
+    flips = 0
+    for p in range(200):
+        index, flip = stream.order(p)
+        expected = reverse_complement_tokens(ds[index]) if flip else ds[index]
+        assert np.array_equal(stream.fragment(p), expected)
+        flips += flip
+    assert 70 < flips < 130
+
+
+def test_ranks_read_disjoint_shards_matching_one_process_with_accumulation():
+    ds = ListDataset(30)
+    single = ShardedBatches(ds, seed=1, micro_batch=2, grad_accum=2)
+    ranks = [ShardedBatches(ds, seed=1, micro_batch=2, grad_accum=1, rank=r, world_size=2)
+             for r in range(2)]
+    assert single.global_batch == ranks[0].global_batch == 4
+    for seen in (0, 4, 28):  # 28 crosses into the second epoch
+        whole = single.step(seen)
+        parts = [ranks[0].step(seen)[0], ranks[1].step(seen)[0]]
+        for (t1, m1), (t2, m2) in zip(whole, parts, strict=True):
+            assert torch.equal(t1, t2) and torch.equal(m1, m2)
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def test_optimizer_state_round_trips_through_safetensors_and_json(tmp_path):
+    model = ToyLM()
+    opt = build_optimizer(model, lr=1e-3)
+    model(torch.randint(0, 4, (2, 12))).logits.sum().backward()
+    opt.step()
+    tensors, meta = ckpt.optimizer_to_files(opt)
+    json.dumps(meta)  # JSON-able
+    fresh = build_optimizer(model, lr=1e-3)
+    ckpt.optimizer_from_files(fresh, tensors, json.loads(json.dumps(meta)))
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    for index, entries in a["state"].items():
+        for key, value in entries.items():
+            assert torch.equal(value, b["state"][index][key])
+
+
+def test_checkpoint_layout_keep_last_k_and_model_files(tmp_path):
+    result = run_toy(tmp_path / "run", max_steps=10, save_every=2, keep=2)
+    assert result.status == "finished" and result.step == 10
+    steps = [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")]
+    assert steps == [8, 10]
+    run = tmp_path / "run"
+    for name in ("model.safetensors", "metadata.json", "run.json", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    state_dir = run / "checkpoints" / "step-000010" / "train_state"
+    assert sorted(p.name for p in state_dir.iterdir()) == [
+        "optimizer.safetensors", "rng.safetensors", "state.json"]
+    assert json.loads((run / "metadata.json").read_text())["step"] == 10
+    # the run-level weights are the latest ones
+    loaded = ToyLM(seed=5)
+    ckpt.load_checkpoint(run / "checkpoints" / "step-000010", loaded)
+    from safetensors.torch import load_file
+    top = load_file(str(run / "model.safetensors"))
+    for name, value in loaded.state_dict().items():
+        assert torch.equal(top[name], value)
+    assert not list((run / "checkpoints").glob(".*"))  # no temporary leftovers
+
+
+def test_failed_checkpoint_write_leaves_previous_intact(tmp_path):
+    model = ToyLM()
+    opt = build_optimizer(model, lr=1e-3)
+    args = dict(model=model, optimizer=opt, state={}, rng_per_rank=[ckpt.capture_rng()],
+                metadata={})
+    ckpt.save_checkpoint(tmp_path, step=1, **args)
+
+    def broken(module, directory, metadata):
+        (directory / "model.safetensors").write_bytes(b"partial")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path, step=2, save_weights=broken, **args)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [1]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-000001"]
+    ckpt.load_checkpoint(tmp_path / "checkpoints" / "step-000001", ToyLM(), opt)
+
+
+# --- the loop ---------------------------------------------------------------------------------
+
+
+def test_training_lowers_the_loss_and_logs_every_field(tmp_path):
+    result = run_toy(tmp_path / "run", max_steps=40, log_every=5, eval_every=20, lr=1e-2)
+    records = read_metrics(tmp_path / "run")
+    train_records = [r for r in records if r["kind"] == "train"]
+    val_records = [r for r in records if r["kind"] == "val"]
+    assert [r["step"] for r in train_records] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert [r["step"] for r in val_records] == [20, 40]
+    first, last = train_records[0], train_records[-1]
+    for key in ("loss", "nll", "bpb", "ratio_loss", "lr", "grad_norm", "nt_per_s", "tokens",
+                "compression_0", "mean_prob_0", "selected_0"):
+        assert math.isfinite(last[key]), key
+    assert last["bpb"] == pytest.approx(last["nll"] / math.log(2))
+    assert last["bpb"] < first["bpb"] - 0.1
+    assert val_records[-1]["bpb"] < math.log2(5)
+    assert result.val["bpb"] == val_records[-1]["bpb"]
+    # tokens count only valid (unpadded) nucleotides
+    ds = ListDataset(40)
+    assert train_records[0]["tokens"] < 5 * 4 * ds.fragment_length
+
+
+def test_resume_is_bit_for_bit(tmp_path):
+    run_toy(tmp_path / "straight", max_steps=8)
+    paused = run_toy(tmp_path / "split", max_steps=8, stop_after=4)
+    assert paused.status == "paused" and paused.step == 4
+    resumed = train(resolve_options({"out": str(tmp_path / "split")}, resume=True),
+                    resume=True, model=ToyLM(seed=9), train_set=ListDataset(40),
+                    val_set=ListDataset(8, seed=1), show_progress=False)
+    assert resumed.step == 8
+    straight, split = train_losses(tmp_path / "straight"), train_losses(tmp_path / "split")
+    assert len(straight) == len(split) == 8
+    assert straight == split  # exact
+    a = (tmp_path / "straight" / "model.safetensors").read_bytes()
+    b = (tmp_path / "split" / "model.safetensors").read_bytes()
+    assert a == b
+
+
+def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
+    run_toy(tmp_path / "run", max_steps=8, stop_after=4)
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:  # a crash after step 4
+        handle.write(json.dumps({"kind": "train", "step": 5, "loss": 9.0}) + "\n{\"kind\": ")
+    train(resolve_options({"out": str(tmp_path / "run")}, resume=True), resume=True,
+          model=ToyLM(), train_set=ListDataset(40), show_progress=False)
+    steps = [r["step"] for r in read_metrics(tmp_path / "run") if r["kind"] == "train"]
+    assert steps == list(range(1, 9))
+
+
+class NanAt(ToyLM):
+    def __init__(self, bad_call: int) -> None:
+        super().__init__()
+        self.calls, self.bad_call = 0, bad_call
+
+    def forward(self, tokens, mask=None):
+        self.calls += 1
+        out = super().forward(tokens, mask)
+        if self.calls == self.bad_call:
+            out.logits = out.logits * float("nan")
+        return out
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path):
+    with pytest.raises(NonFinite, match=r"non-finite loss at step 5: .*step-000004"):
+        run_toy(tmp_path / "run", model=NanAt(bad_call=5), save_every=2, eval_every=100)
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [2, 4]
+    assert json.loads((tmp_path / "run" / "metadata.json").read_text())["step"] == 4
+
+
+def test_sigint_saves_a_checkpoint_and_returns(tmp_path):
+    def interrupt(step, record):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    result = train(toy_options(tmp_path / "run", save_every=100), model=ToyLM(),
+                   train_set=ListDataset(40), on_step=interrupt, show_progress=False)
+    assert result.status == "interrupted"
+    assert result.step == 4  # the step in flight when the signal arrived is completed
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [4]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_evaluate_uniform_model_gives_log2_5_bits():
+    class Uniform(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(()))
+
+        def forward(self, tokens, mask=None):
+            logits = torch.zeros(*tokens.shape, 5) * self.w
+            return type("Out", (), {"logits": logits, "ratio_loss": 0.0, "stages": []})()
+
+    result = evaluate_split(Uniform(), ListDataset(7), batch_size=3)
+    assert result["bpb"] == pytest.approx(math.log2(5))
+    assert result["nucleotides"] == sum(len(x) for x in ListDataset(7).items)
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+def test_option_errors(tmp_path):
+    with pytest.raises(DnahnetError, match="--resume: no checkpoint"):
+        resolve_options({"out": str(tmp_path / "none"), "config": "x"}, resume=True)
+    with pytest.raises(DnahnetError, match="--config"):
+        resolve_options({"out": str(tmp_path / "new"), "data": "d"}, resume=False)
+    run_toy(tmp_path / "run", max_steps=2)
+    with pytest.raises(DnahnetError, match="--resume to continue"):
+        resolve_options({"out": str(tmp_path / "run"), "config": "x"}, resume=False)
+    with pytest.raises(DnahnetError, match="not both"):
+        run_toy(tmp_path / "other", max_steps=2, tokens=1000)
+
+
+def test_tokens_budget_sets_the_number_of_steps(tmp_path):
+    result = run_toy(tmp_path / "run", max_steps=None, tokens=64 * 4 * 3)  # 3 steps of 4 x 64
+    assert result.step == 3
+
+
+# --- with the real model and a prepared dataset -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    from tests.test_train_distributed import _prepare
+
+    return _prepare(tmp_path_factory.mktemp("prepared") / "data")
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: threads only contend on a shared CPU
+    yield
+    torch.set_num_threads(threads)
+
+
+def real_options(prepared, out, **kw) -> dict:
+    values = dict(data=str(prepared), config="dnahnet-tiny", out=str(out), max_steps=4,
+                  batch_size=2, log_every=1, eval_every=4, eval_fragments=4, save_every=2,
+                  device="cpu", lr=3e-3)
+    values.update(kw)
+    return values
+
+
+def test_dnahnet_tiny_resume_is_bit_for_bit(prepared, tmp_path, one_thread):
+    train(resolve_options(real_options(prepared, tmp_path / "straight"), resume=False),
+          show_progress=False)
+    first = train(resolve_options(real_options(prepared, tmp_path / "split", stop_after=2),
+                                  resume=False), show_progress=False)
+    assert first.status == "paused"
+    second = train(resolve_options({"out": str(tmp_path / "split")}, resume=True), resume=True,
+                   show_progress=False)
+    assert second.status == "finished" and second.step == 4
+    assert train_losses(tmp_path / "straight") == train_losses(tmp_path / "split")
+    a = load_weights(tmp_path / "straight")
+    b = load_weights(tmp_path / "split")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    from dnahnet_core.model import load_model
+
+    model = load_model(str(tmp_path / "split"))  # the run directory is a model directory
+    assert model.config.name == "dnahnet-tiny"
+
+
+def load_weights(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+def test_dnahnet_stage_multipliers_survive_the_schedule():
+    from dnahnet_core.model import build_model, load_config
+
+    model = build_model(load_config("dnahnet-tiny"), seed=0)
+    opt = build_optimizer(model, lr=1e-3)
+    mults = {g["lr_mult"] for g in opt.param_groups}
+    assert len(mults) > 1  # outer stages learn faster
+    base = WarmupCosine(1e-3, 0, 10).apply(opt, 5)
+    for group in opt.param_groups:
+        assert group["lr"] == pytest.approx(base * group["lr_mult"])
+    norms = [p for n, p in model.named_parameters() if "norm" in n or n.endswith("bias")]
+    no_decay = {id(p) for g in opt.param_groups if g["weight_decay"] == 0 for p in g["params"]}
+    assert norms and all(id(p) in no_decay for p in norms)
+
+
+def test_baseline_trains_with_the_same_options(prepared, tmp_path, one_thread):
+    result = train(resolve_options(real_options(prepared, tmp_path / "tf",
+                                                config="transformer-small", max_steps=2),
+                                   resume=False), show_progress=False)
+    record = read_metrics(tmp_path / "tf")[-2]
+    assert result.step == 2 and record["kind"] == "train" and record["ratio_loss"] == 0
+    assert not any(k.startswith("compression_") for k in record)
+
+
+def test_cli_train_evaluate_and_plot(prepared, tmp_path, one_thread):
+    from typer.testing import CliRunner
+
+    from dnahnet_cli.app import app
+
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(prepared), "--config", "dnahnet-tiny",
+                                 "--out", str(run), "--max-steps", "2", "--batch-size", "2",
+                                 "--log-every", "1", "--eval-fragments", "4", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["evaluate", "--model", str(run), "--data", str(prepared),
+                                 "--split", "val", "--max-fragments", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    scored = json.loads(result.stdout.strip().splitlines()[-1])
+    val = [r for r in read_metrics(run) if r["kind"] == "val"][-1]
+    assert scored["bpb"] == pytest.approx(val["bpb"], rel=1e-5)
+    assert scored["split"] == "val" and "compression_1" in scored
+    result = runner.invoke(app, ["plot-metrics", str(run), str(run), "-o",
+                                 str(tmp_path / "c.png"), "--label", "a", "--label", "b"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_user_errors_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dnahnet_cli", "train", "--out",
+                           str(tmp_path / "missing"), "--resume"],
+                          capture_output=True, text=True, env=dict(os.environ, WORLD_SIZE="1"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"dnahnet: error: --resume: no checkpoint in {tmp_path / 'missing'}"]
+
+
+def test_tensorboard_without_the_package_is_a_clear_error(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed")
+    with pytest.raises(DnahnetError, match="pip install tensorboard"):
+        run_toy(tmp_path / "run", max_steps=1, tensorboard=True)
