@@ -68,6 +68,7 @@ class ContextProbe(torch.nn.Module):
     def __init__(self, k: int):
         super().__init__()
         self.k = k
+        self.config = SimpleNamespace(num_stages=2)
         self.calls: list[tuple[int, int]] = []
 
     def forward(self, tokens, mask=None):

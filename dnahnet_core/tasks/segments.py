@@ -24,33 +24,9 @@ import torch
 
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.tasks.stitching import Window, plan_windows, stitched_predictions
 
-
-@dataclass(frozen=True)
-class Window:
-    """A model window [start, end) whose predictions are kept on [keep_start, keep_end)."""
-
-    start: int
-    end: int
-    keep_start: int
-    keep_end: int
-
-
-def plan_windows(length: int, context: int, stride: int) -> list[Window]:
-    """Tile a contig of ``length`` nt; every kept base has >= ``context`` nt of left
-    context inside its window, or all of the contig to its left where that is shorter."""
-    if context < 0 or stride < 1:
-        raise ValueError("context must be >= 0 and stride >= 1")
-    width = context + stride
-    if length <= width:
-        return [Window(0, length, 0, length)]
-    windows = [Window(0, width, 0, width)]
-    keep = width
-    while keep < length:
-        keep_end = min(keep + stride, length)
-        windows.append(Window(keep_end - width, keep_end, keep, keep_end))
-        keep = keep_end
-    return windows
+__all__ = ["Window", "plan_windows"]  # re-exported: the tiling is part of this module's story
 
 
 @dataclass
@@ -121,29 +97,15 @@ def segment_contig(
     ``model`` is a DnaLM (anything ``engine.forward_windows`` accepts); ``stages``
     selects stage numbers (1-based), None keeps all of them.
     """
-    from dnahnet_core.tasks.engine import forward_windows
-
     tokens = encode(sequence, where=name) if isinstance(sequence, str) else np.asarray(sequence)
-    stride = context if stride is None else stride
-    length = int(tokens.shape[0])
-    windows = plan_windows(length, context, stride) if length else []
-    views = [tokens[w.start : w.end] for w in windows]
-    prob = mask = None
-    chosen: list[int] = list(stages) if stages else [1]
-    for w, out in zip(windows, forward_windows(model, views, device, batch_size), strict=True):
-        if prob is None:
-            chosen = _choose_stages(len(out.boundary_prob), stages)
-            prob = np.zeros((len(chosen), length), dtype=np.float32)
-            mask = np.zeros((len(chosen), length), dtype=bool)
-        keep = slice(w.keep_start - w.start, w.keep_end - w.start)
-        for row, stage in enumerate(chosen):
-            prob[row, w.keep_start : w.keep_end] = out.boundary_prob[stage - 1][keep]
-            mask[row, w.keep_start : w.keep_end] = out.boundary_mask[stage - 1][keep]
-        if on_progress is not None:
-            on_progress(w.keep_end - w.keep_start)
-    if prob is None:  # empty contig
-        prob = np.zeros((len(chosen), 0), dtype=np.float32)
-        mask = np.zeros((len(chosen), 0), dtype=bool)
+    chosen = _choose_stages(model.config.num_stages, stages)
+    predictions = stitched_predictions(
+        model, tokens, context=context, stride=stride, batch_size=batch_size, device=device,
+        on_progress=on_progress,
+    )
+    rows = [stage - 1 for stage in chosen]
+    prob = predictions.boundary_prob[rows]
+    mask = predictions.boundary_mask[rows]
     mask[:, :1] = True
     return ContigSegments(name, chosen, prob, mask)
 

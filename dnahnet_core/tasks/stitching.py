@@ -1,6 +1,6 @@
 """Per-position predictions of sequences of any length, stitched from overlapping windows.
 
-Windows come from `segments.plan_windows`: every kept position has at least `context`
+`plan_windows` tiles a sequence: every kept position has at least `context`
 nucleotides of left context inside its window (or the whole sequence to its left).
 Memory is one batch of windows plus a few numbers per position.
 """
@@ -13,7 +13,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from dnahnet_core.tasks.engine import forward_windows
-from dnahnet_core.tasks.segments import plan_windows
+
+
+@dataclass(frozen=True)
+class Window:
+    """A model window [start, end) whose predictions are kept on [keep_start, keep_end)."""
+
+    start: int
+    end: int
+    keep_start: int
+    keep_end: int
+
+
+def plan_windows(length: int, context: int, stride: int) -> list[Window]:
+    """Tile a contig of ``length`` nt; every kept base has >= ``context`` nt of left
+    context inside its window, or all of the contig to its left where that is shorter."""
+    if context < 0 or stride < 1:
+        raise ValueError("context must be >= 0 and stride >= 1")
+    width = context + stride
+    if length <= width:
+        return [Window(0, length, 0, length)]
+    windows = [Window(0, width, 0, width)]
+    keep = width
+    while keep < length:
+        keep_end = min(keep + stride, length)
+        windows.append(Window(keep_end - width, keep_end, keep, keep_end))
+        keep = keep_end
+    return windows
 
 
 @dataclass
