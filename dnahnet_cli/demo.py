@@ -13,7 +13,7 @@ import typer
 
 def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]:
     """(title, dnahnet arguments, files it writes) for every step of the demo."""
-    genome, gff = data / "mycoplasma_alvi.fna.gz", data / "mycoplasma_alvi.gff.gz"
+    genome = data / "mycoplasma_alvi.fna.gz"
     phage, phage_gff = data / "phage_vt2_sakai.fna.gz", data / "phage_vt2_sakai.gff.gz"
     prepared, run = out / "prepared", out / "tiny_run"
     seg = out / "segments"
