@@ -32,10 +32,22 @@ def default_model_dir() -> Path:
     return Path(str(resources.files("dnahnet_core") / "default_model"))
 
 
-def save_model(model: DnaLM, directory: str | Path, metadata: dict | None = None) -> None:
+def save_model(
+    model: DnaLM,
+    directory: str | Path,
+    metadata: dict | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Write the model directory; `dtype` (e.g. float16) shrinks the weights file.
+
+    Loading always restores float32 parameters (values rounded to `dtype`).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().to(dtype or v.dtype).contiguous().cpu()
+        for k, v in model.state_dict().items()
+    }
     with atomic_path(directory / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": "pt", "config": model.config.name})
     with atomic_open(directory / CONFIG) as handle:

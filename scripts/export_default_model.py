@@ -1,0 +1,130 @@
+"""Export a training run as the packaged default model, with a measured model card.
+
+    python scripts/export_default_model.py RUNDIR --data PREPARED [--fragments 64]
+
+Writes dnahnet_core/default_model/: config.json, model.safetensors (float16 to stay
+under 25 MB; loaded as float32), metadata.json and MODEL_CARD.md. Validation and test
+bits per nucleotide and the compression ratios are measured here, on the dataset the
+run was trained from (splits by genome), with the float16-rounded weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from dnahnet_core.data.dataset import FragmentDataset
+from dnahnet_core.model import default_model_dir, load_model, save_model
+from dnahnet_core.train.evaluate import evaluate_split
+
+
+def measure(model, data: Path, split: str, fragments: int) -> dict:
+    dataset = FragmentDataset(data, split=split)
+    return evaluate_split(model, dataset, batch_size=2, max_fragments=fragments)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--fragments", type=int, default=64, help="fragments per split measured")
+    args = parser.parse_args()
+
+    run_options = json.loads((args.run / "run.json").read_text())
+    metrics = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [m for m in metrics if m.get("kind") == "train"]
+    last = train_rows[-1]
+    manifest = json.loads((args.data / "manifest.json").read_text())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(load_model(args.run), tmp, dtype=torch.float16)
+        model = load_model(tmp)
+        results = {split: measure(model, args.data, split, args.fragments) for split in ("val", "test")}
+        target = default_model_dir()
+        if target.exists():
+            shutil.rmtree(target)
+        metadata = {
+            "name": "dnahnet-small default model",
+            "trained_from": str(args.run),
+            "steps": last["step"],
+            "tokens": last["tokens"],
+            "train_options": run_options,
+            "evaluation": results,
+            "weights_dtype": "float16 (loaded as float32)",
+        }
+        save_model(model, target, metadata=metadata, dtype=torch.float16)
+    card = model_card(model, run_options, last, results, manifest, args.fragments)
+    (target / "MODEL_CARD.md").write_text(card)
+    print(card)
+
+
+def _stage_text(result: dict) -> str:
+    parts = []
+    for key, value in sorted(result.items()):
+        if key.startswith("compression_"):
+            parts.append(f"stage {int(key.split('_')[1]) + 1}: L/L' = {value:.2f}")
+    return "; ".join(parts)
+
+
+def model_card(model, options, last, results, manifest, fragments) -> str:
+    params = sum(p.numel() for p in model.parameters())
+    cfg = model.config
+    inputs = manifest.get("inputs", [])
+    splits = manifest.get("splits", {})
+    lines = [
+        "# dnahnet default model (dnahnet-small)",
+        "",
+        f"Architecture: `{cfg.name}`, {params / 1e6:.2f} M parameters, layout `{cfg.arch_layout}`,",
+        f"widths {cfg.d_model}, target compression ratios {cfg.target_ratios}.",
+        "",
+        "## Training",
+        "",
+        f"- Data: `dnahnet prepare` on ../shared/data/pool (23 bacterial and phage genomes) plus the "
+        f"annotated Mycoplasma alvi and phage VT2-Sakai genomes: {len(inputs)} input files, "
+        f"fragments of {manifest.get('fragment_length')} nt, split by genome "
+        f"(seed {manifest.get('seed', 0)}); per split: "
+        + ", ".join(f"{k} {v.get('genomes')} genomes / {v.get('fragments')} fragments"
+                    for k, v in splits.items()) + ".",
+        f"- Command: `dnahnet train --config dnahnet-small --max-steps {options['max_steps']} "
+        f"--batch-size {options['batch_size']} --lr {options['lr']} --warmup {options['warmup']} "
+        f"--ratio-loss-weight {options['ratio_loss_weight']} --seed {options['seed']} --device cpu`",
+        f"- Trained for **{last['step']} steps, {last['tokens']:,} nucleotides** (the run was "
+        f"stopped at its last checkpoint when the session's time ran out if this is below "
+        f"{options['max_steps']} steps).",
+        f"- Compute: CPU only, 1 thread of a 2-core {platform.machine()} machine shared with "
+        "other work; no GPU was available to this project session.",
+        "- Last training log line: "
+        f"bpb {last['bpb']:.3f}, " + ", ".join(
+            f"stage {int(k.split('_')[1]) + 1} L/L' {v:.2f}" for k, v in last.items()
+            if k.startswith("compression_")) + ".",
+        "",
+        "## Evaluation (float16-rounded weights, as shipped)",
+        "",
+        "| split | fragments | bits per nucleotide | compression |",
+        "|---|---|---|---|",
+    ]
+    for split, result in results.items():
+        lines.append(f"| {split} | {min(fragments, splits.get(split, {}).get('fragments', fragments))} "
+                     f"| {result['bpb']:.4f} | {_stage_text(result)} |")
+    lines += [
+        "",
+        "Uniform guessing over A/C/G/T is 2 bits per nucleotide. This is a **small model "
+        "trained briefly on a CPU**: it demonstrates the toolkit end to end; its scores are "
+        "not those of the paper's models. Train a larger preset on GPUs with the workflow "
+        "(`workflows/Snakefile`) for real use.",
+        "",
+        "Reproduce: `scripts/export_default_model.py RUNDIR --data PREPARED` after the "
+        "training command above (see docs/training.md).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
