@@ -1,0 +1,1 @@
+"""Zero-shot tasks and the shared likelihood engine: variants, essentiality, segments."""
