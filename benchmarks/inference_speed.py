@@ -19,7 +19,7 @@ import torch
 from dnahnet_core.model import build_model, load_config
 from dnahnet_core.model.flops import flops_per_nucleotide
 
-MODELS = ["dnahnet-small", "transformer-small", "mamba2-small"]
+MODELS = ["transformer-small", "dnahnet-small", "mamba2-small"]  # transformer first: the base
 
 
 def time_forward(model, length: int, repeats: int) -> tuple[float, list[float]]:

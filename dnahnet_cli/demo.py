@@ -155,7 +155,10 @@ def command(
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    summary = Table("step", "seconds", "wrote", title=f"dnahnet demo: outputs in {out}/")
+    summary = Table(title=f"dnahnet demo: outputs in {out}/")
+    summary.add_column("step", overflow="fold")
+    summary.add_column("seconds", justify="right")
+    summary.add_column("wrote", overflow="fold")
     start_all = time.perf_counter()
     steps = demo_steps(out, data)
     for number, (title, args, outputs) in enumerate(steps, start=1):

@@ -152,3 +152,14 @@ def test_user_errors_are_one_line_without_traceback(args, message, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dnahnet: error:") and message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_atomic_outputs_have_normal_permissions(tmp_path):
+    from dnahnet_core.io.atomic import atomic_directory, atomic_open
+
+    with atomic_open(tmp_path / "out.tsv") as handle:
+        handle.write("x\n")
+    with atomic_directory(tmp_path / "dir") as directory:
+        (directory / "f").write_text("y")
+    assert (tmp_path / "out.tsv").stat().st_mode & 0o044 == 0o044  # group/other readable
+    assert (tmp_path / "dir").stat().st_mode & 0o055 == 0o055

@@ -59,7 +59,7 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
         while any(f"compression_{stage}" in r for r in train):
             any_stage = True
             ax_ratio.plot(*_series(train, f"compression_{stage}", x), color=colour,
-                          linestyle=styles[stage % len(styles)], label=f"{label} stage {stage}")
+                          linestyle=styles[stage % len(styles)], label=f"{label} stage {stage + 1}")
             stage += 1
     for target in sorted(targets):
         ax_ratio.axhline(target, color="grey", linestyle=":", linewidth=1)
