@@ -45,7 +45,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         save_model(load_model(args.run), tmp, dtype=torch.float16)
         model = load_model(tmp)
-        results = {split: measure(model, args.data, split, args.fragments) for split in ("val", "test")}
+        results = {
+            split: measure(model, args.data, split, args.fragments) for split in ("val", "test")
+        }
         target = default_model_dir()
         if target.exists():
             shutil.rmtree(target)
@@ -85,24 +87,37 @@ def model_card(model, options, last, results, manifest, fragments) -> str:
         "",
         "## Training",
         "",
-        f"- Data: `dnahnet prepare` on ../shared/data/pool (23 bacterial and phage genomes) plus the "
+        "- Data: `dnahnet prepare` on ../shared/data/pool (23 bacterial and phage genomes) "
+        "plus the "
         f"annotated Mycoplasma alvi and phage VT2-Sakai genomes: {len(inputs)} input files, "
         f"fragments of {manifest.get('fragment_length')} nt, split by genome "
         f"(seed {manifest.get('seed', 0)}); per split: "
-        + ", ".join(f"{k} {v.get('genomes')} genomes / {v.get('fragments')} fragments"
-                    for k, v in splits.items()) + ".",
+        + ", ".join(
+            f"{k} {v.get('genomes')} genomes / {v.get('fragments')} fragments"
+            for k, v in splits.items()
+        )
+        + ".",
         f"- Command: `dnahnet train --config dnahnet-small --max-steps {options['max_steps']} "
         f"--batch-size {options['batch_size']} --lr {options['lr']} --warmup {options['warmup']} "
-        f"--ratio-loss-weight {options['ratio_loss_weight']} --seed {options['seed']} --device cpu`",
-        f"- Trained for **{last['step']} steps, {last['tokens']:,} nucleotides** (the run was "
-        f"stopped at its last checkpoint when the session's time ran out if this is below "
-        f"{options['max_steps']} steps).",
+        f"--ratio-loss-weight {options['ratio_loss_weight']} --seed {options['seed']} "
+        "--device cpu`",
+        f"- Trained for **{last['step']} steps, {last['tokens']:,} nucleotides**"
+        + (
+            "."
+            if last["step"] >= options["max_steps"]
+            else f" of {options['max_steps']} planned: stopped at a checkpoint when the "
+            "session's time ran out, before the cosine schedule finished."
+        ),
         f"- Compute: CPU only, 1 thread of a 2-core {platform.machine()} machine shared with "
         "other work; no GPU was available to this project session.",
         "- Last training log line: "
-        f"bpb {last['bpb']:.3f}, " + ", ".join(
-            f"stage {int(k.split('_')[1]) + 1} L/L' {v:.2f}" for k, v in last.items()
-            if k.startswith("compression_")) + ".",
+        f"bpb {last['bpb']:.3f}, "
+        + ", ".join(
+            f"stage {int(k.split('_')[1]) + 1} L/L' {v:.2f}"
+            for k, v in last.items()
+            if k.startswith("compression_")
+        )
+        + ".",
         "",
         "## Evaluation (float16-rounded weights, as shipped)",
         "",
@@ -110,8 +125,10 @@ def model_card(model, options, last, results, manifest, fragments) -> str:
         "|---|---|---|---|",
     ]
     for split, result in results.items():
-        lines.append(f"| {split} | {min(fragments, splits.get(split, {}).get('fragments', fragments))} "
-                     f"| {result['bpb']:.4f} | {_stage_text(result)} |")
+        lines.append(
+            f"| {split} | {min(fragments, splits.get(split, {}).get('fragments', fragments))} "
+            f"| {result['bpb']:.4f} | {_stage_text(result)} |"
+        )
     lines += [
         "",
         "Uniform guessing over A/C/G/T is 2 bits per nucleotide. This is a **small model "
