@@ -32,6 +32,9 @@ def chunk_scan(x, dt, A, B, C, chunk_size, initial_state):
     """SSD scan on mamba-ssm's kernels; same contract as `ssd.ssd_scan`."""
     from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
 
+    x, dt, B, C = (t.contiguous() for t in (x, dt, B, C))
+    if initial_state is not None:
+        initial_state = initial_state.contiguous()
     y, final = mamba_chunk_scan_combined(
         x,
         dt,
