@@ -224,3 +224,24 @@ def test_boundaries_past_the_contig_end_are_an_error(genome):
         boundaries_from_bed([BedRecord(name, n - 1, n + 5, "stage1", 0)], {name: n}, "x.bed")
     with pytest.raises(DnahnetError, match="not stage1"):
         boundaries_from_bed([BedRecord(name, 0, 5, "chunk", 0)], {name: n}, "x.bed")
+
+
+def test_a_stage_without_boundaries_reports_nan_enrichment_not_a_crash(tmp_path):
+    """A barely trained model can leave stage 2 with one chunk per contig (rate 0)."""
+    phage_fa, phage_gff = DEMO / "phage_vt2_sakai.fna.gz", DEMO / "phage_vt2_sakai.gff.gz"
+    length = len(load_genome(phage_fa)["NC_000902.1"])
+    lines = [f"NC_000902.1\t{s}\t{min(s + 7, length)}\tstage1\t600\t." for s in range(0, length, 7)]
+    lines.append(f"NC_000902.1\t0\t{length}\tstage2\t0\t.")
+    bed = tmp_path / "chunks.bed"
+    bed.write_text("\n".join(sorted(lines, key=lambda x: int(x.split("\t")[1]))) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "dnahnet_cli", "segments-report", str(bed), "--annotation",
+         str(phage_gff), "--genome", str(phage_fa), "-o", str(tmp_path / "report")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    regions = pd.read_csv(tmp_path / "report" / "region_class.tsv", sep="\t")
+    stage2 = regions[regions.stage == 2]
+    assert (stage2.boundaries == 0).all() and stage2.enrichment.isna().all()
+    stage1_genome = regions[(regions.stage == 1) & (regions.region == "genome")]
+    assert stage1_genome.enrichment.iloc[0] == 1.0

@@ -52,7 +52,7 @@ def test_workflow_tiny_real_run(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "wf"
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert 0 < evaluation["bits_per_nt"] < 4
+    assert 0 < evaluation["bpb"] < 4 and evaluation["split"] == "test"
     bed = (out / "segments" / "phage_vt2_sakai.bed").read_text().splitlines()
     assert bed and all(line.split("\t")[0] == "NC_000902.1" for line in bed)
     ranking = (out / "essentiality" / "phage_vt2_sakai.tsv").read_text().splitlines()

@@ -171,8 +171,10 @@ def region_table(boundaries, classes: dict[str, np.ndarray]) -> pd.DataFrame:
         overall = _rate(int(b.sum()), int(n.sum()))
         for k, region in enumerate(REGIONS):
             rate = _rate(int(b[k]), int(n[k]))
-            rows.append((stage, region, int(n[k]), int(b[k]), rate, rate / overall))
-        rows.append((stage, "genome", int(n.sum()), int(b.sum()), overall, 1.0))
+            enrichment = rate / overall if overall > 0 else float("nan")  # no boundary at all
+            rows.append((stage, region, int(n[k]), int(b[k]), rate, enrichment))
+        genome_enrichment = 1.0 if overall > 0 else float("nan")
+        rows.append((stage, "genome", int(n.sum()), int(b.sum()), overall, genome_enrichment))
     return pd.DataFrame(
         rows, columns=["stage", "region", "positions", "boundaries", "rate", "enrichment"]
     )
