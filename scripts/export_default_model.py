@@ -61,7 +61,9 @@ def main() -> None:
             "weights_dtype": "float16 (loaded as float32)",
         }
         save_model(model, target, metadata=metadata, dtype=torch.float16)
-    card = model_card(model, run_options, last, results, manifest, args.fragments)
+    shutil.copyfile(args.data / "manifest.json", target / "training_data_manifest.json")
+    shutil.copyfile(args.run / "metrics.jsonl", target / "training_metrics.jsonl")
+    card = model_card(model, run_options, last, results, manifest, args.fragments, metrics)
     (target / "MODEL_CARD.md").write_text(card)
     print(card)
 
@@ -74,7 +76,7 @@ def _stage_text(result: dict) -> str:
     return "; ".join(parts)
 
 
-def model_card(model, options, last, results, manifest, fragments) -> str:
+def model_card(model, options, last, results, manifest, fragments, metrics) -> str:
     params = sum(p.numel() for p in model.parameters())
     cfg = model.config
     inputs = manifest.get("inputs", [])
@@ -129,12 +131,31 @@ def model_card(model, options, last, results, manifest, fragments) -> str:
             f"| {split} | {min(fragments, splits.get(split, {}).get('fragments', fragments))} "
             f"| {result['bpb']:.4f} | {_stage_text(result)} |"
         )
+    validation = [m for m in metrics if m.get("kind") == "val"]
+    if validation:
+        lines += [
+            "",
+            "Validation during training (16 fragments each):",
+            "",
+            "| step | nucleotides seen | val bits per nt | stage 1 L/L' | stage 2 L/L' |",
+            "|---|---|---|---|---|",
+        ]
+        for m in validation:
+            lines.append(
+                f"| {m['step']} | {m['tokens']:,} | {m['bpb']:.4f} | "
+                f"{m.get('compression_0', float('nan')):.2f} | "
+                f"{m.get('compression_1', float('nan')):.2f} |"
+            )
     lines += [
         "",
         "Uniform guessing over A/C/G/T is 2 bits per nucleotide. This is a **small model "
         "trained briefly on a CPU**: it demonstrates the toolkit end to end; its scores are "
         "not those of the paper's models. Train a larger preset on GPUs with the workflow "
         "(`workflows/Snakefile`) for real use.",
+        "",
+        "Beside this card: `training_data_manifest.json` (the `dnahnet prepare` manifest: every "
+        "input file with size and sha256, filters, split counts) and `training_metrics.jsonl` "
+        "(the run's training and validation log).",
         "",
         "Reproduce: `scripts/export_default_model.py RUNDIR --data PREPARED` after the "
         "training command above (see docs/training.md).",

@@ -40,6 +40,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = _temporary_beside(target, suffix="".join(target.suffixes))
     try:
         yield tmp
+        if tmp.exists():  # a library may have replaced the file: set permissions again
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
