@@ -15,7 +15,6 @@ from dnahnet_core.tasks.segments import (
     ContigSegments,
     bed_lines,
     chunk_intervals,
-    compose_stage,
     iter_bed,
     plan_windows,
     segment_contig,
@@ -33,8 +32,15 @@ def random_dna(n: int, seed: int = 0) -> str:
 
 @pytest.mark.parametrize(
     "length, context, stride",
-    [(1, 16, 8), (24, 16, 8), (25, 16, 8), (100, 16, 8), (101, 16, 7), (1000, 256, 100),
-     (50, 0, 5)],
+    [
+        (1, 16, 8),
+        (24, 16, 8),
+        (25, 16, 8),
+        (100, 16, 8),
+        (101, 16, 7),
+        (1000, 256, 100),
+        (50, 0, 5),
+    ],
 )
 def test_windows_keep_every_base_once_with_the_promised_left_context(length, context, stride):
     windows = plan_windows(length, context, stride)
@@ -117,31 +123,58 @@ def test_stage_selection_and_errors():
 # ---------------------------------------------------------------- chunks and composition
 
 
+def _model_composition(stage1_nt, inner_mask, inner_prob):
+    """The model's own stage composition (DnaLM._stage_stats) on hand-made routing.
+
+    Model coordinates carry BOS at position 0, always a boundary, so stage 1 sees BOS +
+    the nucleotides and stage 2 sees the BOS chunk + one entry per stage-1 chunk.
+    """
+    from dnahnet_core.model import build_model, load_config
+    from dnahnet_core.model.hnet import RawStageStats
+
+    b1 = torch.tensor([[True, *stage1_nt]])
+    p1 = torch.where(b1, 0.8, 0.1).float()
+    b2 = torch.tensor([[True, *inner_mask]])
+    p2 = torch.tensor([[1.0, *inner_prob]])
+    raw = [
+        RawStageStats(p1, b1, torch.ones_like(b1), 3.0),
+        RawStageStats(p2, b2, torch.ones_like(b2), 2.0),
+    ]
+    model = build_model(load_config("dnahnet-tiny"))
+    stages, _ = model._stage_stats(raw, drop_first=True)
+    return stages[1].boundary_mask[0].numpy(), stages[1].boundary_prob[0].numpy()
+
+
 def test_stage2_composition_through_stage1_by_hand():
     # 10 nt; stage-1 boundaries at 0, 3, 5, 6, 9 -> stage-1 chunks [0,3) [3,5) [5,6) [6,9) [9,10)
     stage1 = np.array([1, 0, 0, 1, 0, 1, 1, 0, 0, 1], dtype=bool)
     # stage 2 runs over the 5 stage-1 chunks; boundaries at chunks 0, 2, 4
     inner_mask = np.array([1, 0, 1, 0, 1], dtype=bool)
     inner_prob = np.array([0.9, 0.2, 0.7, 0.4, 0.55], dtype=np.float32)
-    stage2 = compose_stage(stage1, inner_mask)
-    prob2 = compose_stage(stage1, inner_prob)
+    stage2, prob2 = _model_composition(stage1.tolist(), inner_mask.tolist(), inner_prob.tolist())
     assert np.flatnonzero(stage2).tolist() == [0, 5, 9]
     assert not (stage2 & ~stage1).any()
     starts, ends, scores = chunk_intervals(stage2, prob2)
     assert list(zip(starts.tolist(), ends.tolist(), scores.tolist(), strict=True)) == [
-        (0, 5, 900), (5, 9, 700), (9, 10, 550)
+        (0, 5, 900),
+        (5, 9, 700),
+        (9, 10, 550),
     ]
     prob1 = np.linspace(0, 1, 10).astype(np.float32)
     seg = ContigSegments("c", [1, 2], np.stack([prob1, prob2]), np.stack([stage1, stage2]))
     rows = [line.split("\t") for line in bed_lines(seg).splitlines()]
     assert [(r[1], r[2], r[3]) for r in rows] == [
-        ("0", "3", "stage1"), ("0", "5", "stage2"), ("3", "5", "stage1"), ("5", "6", "stage1"),
-        ("5", "9", "stage2"), ("6", "9", "stage1"), ("9", "10", "stage1"), ("9", "10", "stage2"),
+        ("0", "3", "stage1"),
+        ("0", "5", "stage2"),
+        ("3", "5", "stage1"),
+        ("5", "6", "stage1"),
+        ("5", "9", "stage2"),
+        ("6", "9", "stage1"),
+        ("9", "10", "stage1"),
+        ("9", "10", "stage2"),
     ]
     assert rows[2][4] == str(round(prob1[3] * 1000)) and all(r[5] == "." for r in rows)
     assert "".join(iter_bed(seg, block=3)) == bed_lines(seg)
-    with pytest.raises(ValueError):
-        compose_stage(stage1, inner_mask[:4])
 
 
 def test_chunks_always_start_at_position_zero_and_tile_the_contig():
@@ -159,7 +192,9 @@ def test_chunks_always_start_at_position_zero_and_tile_the_contig():
 def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "dnahnet_cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
     )
 
 
@@ -208,7 +243,8 @@ def test_seams_carry_the_prediction_of_a_window_with_full_left_context(tiny):
     n = windows[1].keep_end - windows[1].keep_start
     assert not np.allclose(
         short.stages[0].boundary_prob[0, 8 : 8 + n].numpy(),
-        seg.prob[0, windows[1].keep_start : windows[1].keep_end], atol=1e-4,
+        seg.prob[0, windows[1].keep_start : windows[1].keep_end],
+        atol=1e-4,
     )
 
 
@@ -223,14 +259,23 @@ def bed_rows(text):
 
 def test_cli_bed_is_sorted_in_bounds_and_tiles_each_contig_per_stage(tmp_path):
     lengths = {"ctg_b": 700, "Ctg_a": 1300, "ctg_10": 40}
-    fasta = write_fasta(
-        tmp_path / "g.fa", [(n, random_dna(k, seed=k)) for n, k in lengths.items()]
-    )
+    fasta = write_fasta(tmp_path / "g.fa", [(n, random_dna(k, seed=k)) for n, k in lengths.items()])
     out = tmp_path / "chunks.bed"
     graph = tmp_path / "probs.bedgraph"
     result = run_cli(
-        "segments", fasta, "--model", "dnahnet-tiny", "--context", 256, "--stride", 256,
-        "--bedgraph", graph, "-o", out, "--track",
+        "segments",
+        fasta,
+        "--model",
+        "dnahnet-tiny",
+        "--context",
+        256,
+        "--stride",
+        256,
+        "--bedgraph",
+        graph,
+        "-o",
+        out,
+        "--track",
     )
     assert result.returncode == 0, result.stderr
     text = out.read_text()
@@ -242,8 +287,9 @@ def test_cli_bed_is_sorted_in_bounds_and_tiles_each_contig_per_stage(tmp_path):
     assert [r[0] for r in rows][0] == "Ctg_a"
     for name, length in lengths.items():
         for stage in ("stage1", "stage2"):
-            chunks = [(int(r[1]), int(r[2]), int(r[4])) for r in rows
-                      if r[0] == name and r[3] == stage]
+            chunks = [
+                (int(r[1]), int(r[2]), int(r[4])) for r in rows if r[0] == name and r[3] == stage
+            ]
             assert chunks[0][0] == 0 and chunks[-1][1] == length
             assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
             assert all(s < e and 0 <= c <= 1000 for s, e, c in chunks)
@@ -273,8 +319,7 @@ def test_cli_bed_is_sorted_in_bounds_and_tiles_each_contig_per_stage(tmp_path):
 
 def test_cli_stdout_is_clean_bed(tmp_path):
     fasta = write_fasta(tmp_path / "g.fa", [("only", random_dna(300, seed=5)), ("empty", "")])
-    result = run_cli("segments", fasta, "--model", "dnahnet-tiny", "--stage", "2",
-                     "--context", 128)
+    result = run_cli("segments", fasta, "--model", "dnahnet-tiny", "--stage", "2", "--context", 128)
     assert result.returncode == 0, result.stderr
     rows = bed_rows(result.stdout)
     assert rows and all(len(r) == 6 and r[3] == "stage2" and r[0] == "only" for r in rows)
@@ -290,7 +335,8 @@ def test_cli_errors_leave_no_output(tmp_path):
     assert result.stderr.count("\n") == 1 and "broken" in result.stderr
     assert "Traceback" not in result.stderr
     good = write_fasta(tmp_path / "g.fa", [("x", "ACGT" * 20)])
-    result = run_cli("segments", good, "--model", "dnahnet-tiny", "--stage", "3", "-o", out,
-                     "--bedgraph", graph)
+    result = run_cli(
+        "segments", good, "--model", "dnahnet-tiny", "--stage", "3", "-o", out, "--bedgraph", graph
+    )
     assert result.returncode == 1 and "--stage 3: the model has 2 stage" in result.stderr
     assert set(tmp_path.iterdir()) == {bad, good}

@@ -23,7 +23,6 @@ class Component:
     name: str
     level: int
     params: int
-    module: nn.Module | None = None
 
 
 def _count(module: nn.Module | None) -> int:
@@ -41,7 +40,6 @@ def components(model: DnaLM) -> list[Component]:
                 f"stage {level + 1} encoder ({node.encoder.layout})",
                 level,
                 _count(node.encoder),
-                node.encoder,
             )
         )
         routing = _count(node.router) + (
@@ -55,11 +53,10 @@ def components(model: DnaLM) -> list[Component]:
                 f"stage {level + 1} decoder ({node.decoder.layout})",
                 level,
                 _count(node.decoder),
-                node.decoder,
             ),
         )
         node, level = node.inner, level + 1
-    found.append(Component(f"main network ({node.layout})", level, _count(node), node))
+    found.append(Component(f"main network ({node.layout})", level, _count(node)))
     return found + tail + [Component("head", 0, _count(model.head))]
 
 

@@ -65,19 +65,6 @@ def chunk_intervals(mask: np.ndarray, prob: np.ndarray):
     return starts.astype(np.int64), ends.astype(np.int64), scores
 
 
-def compose_stage(outer_mask: np.ndarray, inner: np.ndarray, fill=0) -> np.ndarray:
-    """Place values defined per outer chunk (inner-stage coordinates) onto nucleotides.
-
-    ``inner[j]`` belongs to the j-th outer boundary; other positions get ``fill``.
-    A stage-2 boundary mask composed this way can only be true where stage 1 is.
-    """
-    positions = np.flatnonzero(outer_mask)
-    inner = np.asarray(inner)
-    if inner.shape[0] != positions.size:
-        raise ValueError(f"{inner.shape[0]} inner values for {positions.size} outer boundaries")
-    out = np.full(outer_mask.shape[0], fill, dtype=inner.dtype)
-    out[positions] = inner
-    return out
 
 
 def segment_contig(
