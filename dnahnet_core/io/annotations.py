@@ -61,6 +61,7 @@ class Feature:
     crosses_origin: bool = False
     id: str = ""
     where: str = ""  # "file: line N" / "file: record R", for messages
+    transl_table: int = 0  # NCBI genetic code of a CDS (transl_table); 0 = not given
 
     @property
     def partial(self) -> bool:
@@ -181,6 +182,10 @@ def _flag(attrs, key: str) -> bool:
     return values is not None and (not values or values[0].lower() in _TRUE)
 
 
+def _table(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 0
+
+
 def _read_gff(path: Path) -> tuple[list[Feature], dict[str, str]]:
     lines, embedded = _split_gff(path)
     records: dict[str, dict] = {}  # ID -> merged record (ID-less features get unique keys)
@@ -257,6 +262,7 @@ def _read_gff(path: Path) -> tuple[list[Feature], dict[str, str]]:
                 partial_5=right_partial if minus else left_partial,
                 partial_3=left_partial if minus else right_partial,
                 phase=int(phase_text) if phase_text in {"0", "1", "2"} else 0,
+                transl_table=_table(_first(attrs, "transl_table")),
                 segments=tuple((s[0], s[1]) for s in segs),
                 id=rec["id"],
                 where=rec["where"],
@@ -325,6 +331,7 @@ def _read_genbank(path: Path) -> tuple[list[Feature], dict[str, str], list[str]]
                     partial_5=right_partial if strand == "-" else left_partial,
                     partial_3=left_partial if strand == "-" else right_partial,
                     phase=int(codon_start) - 1 if codon_start in {"1", "2", "3"} else 0,
+                    transl_table=_table((q.get("transl_table") or [""])[0]),
                     segments=segments,
                     id=(q.get("protein_id") or [""])[0],
                     where=f"{path}: record {name}, feature {number}",
