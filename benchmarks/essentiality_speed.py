@@ -20,7 +20,8 @@ import torch
 
 from dnahnet_core.io.annotations import load_annotated_genome
 from dnahnet_core.model import load_model
-from dnahnet_core.tasks.essentiality import plan_knockouts, score_knockouts
+from dnahnet_core.tasks.essentiality import score_knockouts
+from dnahnet_core.tasks.knockouts import plan_knockouts
 
 DEMO = Path(__file__).resolve().parents[1] / "dnahnet_core" / "demo_data"
 
@@ -50,7 +51,7 @@ def main() -> None:
     print(f"model {args.model}, window {args.window}, batch {args.batch_size}, "
           f"{args.threads} threads, device {args.device}, {platform.processor() or 'cpu'}")
     score_knockouts(sample[:1], model, device=args.device, batch_size=args.batch_size,
-                    both_strands=False)  # warm-up (allocator, kernels)
+                    reverse_complement=False)  # warm-up (allocator, kernels)
     rates = {}
     for reuse in (False, True):
         t0, c0 = time.perf_counter(), time.process_time()

@@ -109,7 +109,7 @@ def main() -> None:
                 options = ScoreOptions(
                     window=args.window,
                     batch_size=args.batch_size,
-                    naive=naive,
+                    prefix_reuse=not naive,
                     reverse_complement=rc,
                 )
                 out = tmp / f"out_{naive}.tsv"

@@ -36,9 +36,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from dnahnet_core.io.fasta import load_genome
-    from dnahnet_core.io.tracks import iter_bedgraph
+    from dnahnet_core.io.tracks import iter_bedgraph, iter_segments_bed
     from dnahnet_core.model import load_model
-    from dnahnet_core.tasks.segments import iter_bed, segment_genome
+    from dnahnet_core.tasks.segments import segment_genome
 
     if args.fasta:
         genome = load_genome(args.fasta)
@@ -56,7 +56,7 @@ def main() -> None:
         for contig in segment_genome(
             model, genome, context=args.context, stride=args.stride, batch_size=args.batch_size
         ):
-            sink.writelines(iter_bed(contig))
+            sink.writelines(iter_segments_bed(contig))
             for row in range(len(contig.stages)):
                 sink.writelines(iter_bedgraph(contig.name, contig.prob[row]))
     seconds = time.perf_counter() - started

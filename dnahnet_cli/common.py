@@ -1,29 +1,84 @@
-"""Options and helpers shared by the command modules."""
+"""Options shared by the command modules: one definition of each flag, reused by every command.
+
+Every command that runs a model takes ``--model``, ``--config``, ``--seed`` and
+``--device`` and hands ``model_source(model, config, seed)`` to its library function,
+which loads the model (``dnahnet_core.model_source``) once its inputs are checked.
+``train`` reuses the same flags with a default of None ("the run's saved value on
+--resume"), hence the factories.
+"""
 
 from __future__ import annotations
 
 import typer
 
-MODEL_HELP = (
-    "Model directory (config.json + model.safetensors). Default: the model shipped with dnahnet."
+
+def config_option(
+    help: str = "Build an untrained model from this preset or config.json instead.",
+):
+    return typer.Option(None, "--config", "-c", help=help)
+
+
+def seed_option(default: int | None = 0, help: str = "Seed of the untrained weights of --config."):
+    return typer.Option(default, "--seed", help=help)
+
+
+def device_option(default: str = "auto"):
+    return typer.Option(default, "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+
+
+def batch_size_option(default: int | None, help: str = "Windows per forward pass."):
+    return typer.Option(default, "--batch-size", help=help)
+
+
+def precision_option(
+    default: str | None, help: str = "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."
+):
+    return typer.Option(default, "--precision", help=help)
+
+
+def output_option(help: str):
+    return typer.Option(None, "--output", "-o", help=help)
+
+
+def window_option(help: str, default: int = 8192):
+    return typer.Option(default, "--window", help=help)
+
+
+def context_option(help: str, default: int = 8192):
+    return typer.Option(default, "--context", help=help)
+
+
+def circular_option(help: str = "Contigs are circular: windows wrap around the origin."):
+    return typer.Option(False, "--circular", help=help)
+
+
+def chrom_map_option(names: str):
+    return typer.Option(
+        None, "--chrom-map", help=f"TSV: {names} contig name <tab> FASTA record name."
+    )
+
+
+ModelOption = typer.Option(
+    None, "--model", "-m",
+    help="Model directory (config.json + model.safetensors) or preset name. "
+    "Default: the model shipped with dnahnet.",
 )
-ModelOption = typer.Option(None, "--model", "-m", help=MODEL_HELP)
-ConfigOption = typer.Option(
-    None, "--config", help="Build an untrained model from this preset or config.json instead."
+ConfigOption = config_option()
+SeedOption = seed_option()
+DeviceOption = device_option()
+ReverseComplementOption = typer.Option(
+    True, "--reverse-complement/--no-reverse-complement",
+    help="Average the scores of both strands (forward and reverse complement).",
 )
-SeedOption = typer.Option(0, "--seed", help="Seed for --config (untrained weights).")
-DeviceOption = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N.")
+PrefixReuseOption = typer.Option(
+    True, "--prefix-reuse/--no-prefix-reuse",
+    help="Compute the positions all alleles share once (exact); --no-prefix-reuse scores "
+    "full windows (slower; for comparison).",
+)
 
 
-def load_model_for_command(model: str | None, config: str | None, seed: int, device: str):
-    """The model a scoring command uses: --config builds one, else --model or the default."""
-    from dnahnet_core.device import resolve_device
-    from dnahnet_core.errors import DnahnetError
-    from dnahnet_core.model import build_model, load_config, load_model
+def model_source(model: str | None, config: str | None, seed: int):
+    """The model the shared options name (loaded later, by the library function)."""
+    from dnahnet_core.model_source import ModelSource
 
-    target = resolve_device(device)
-    if config is not None:
-        if model is not None:
-            raise DnahnetError("give either --model or --config, not both")
-        return build_model(load_config(config), seed=seed).to(target).eval(), target
-    return load_model(model, device=target), target
+    return ModelSource(model=model, config=config, seed=seed)

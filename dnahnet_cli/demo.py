@@ -91,7 +91,7 @@ def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]
                 str(out / "essentiality.tsv"),
                 "--window",
                 "4096",
-                "--forward-only",
+                "--no-reverse-complement",
             ],
             [out / "essentiality.tsv"],
         ),

@@ -6,43 +6,32 @@ from pathlib import Path
 
 import typer
 
+from dnahnet_cli import common
+
 
 def command(
-    model: str = typer.Option(..., "--model", "-m", help="Model or run directory (or a preset)."),
+    model: str = common.ModelOption,
+    config: str = common.ConfigOption,
+    seed: int = common.SeedOption,
     data: Path = typer.Option(..., "--data", help="Prepared dataset (`dnahnet prepare`)."),
     split: str = typer.Option("test", "--split", help="train, val or test."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Fragments per batch."),
+    batch_size: int = common.batch_size_option(8, "Fragments per batch."),
     max_fragments: int = typer.Option(None, "--max-fragments", help="Score only the first N."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32 or bf16."),
+    device: str = common.DeviceOption,
+    precision: str = common.precision_option("auto"),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Report bits per nucleotide on a dataset split (the metric of training's validation)."""
     import json
 
-    from dnahnet_core.data.dataset import FragmentDataset
-    from dnahnet_core.device import resolve_device
-    from dnahnet_core.errors import DnahnetError
-    from dnahnet_core.model import load_model
-    from dnahnet_core.progress import progress
-    from dnahnet_core.train.evaluate import evaluate_split
-    from dnahnet_core.train.precision import resolve_precision
+    from dnahnet_core.train.evaluate import evaluate_dataset
 
-    if not data.is_dir():
-        raise DnahnetError(f"--data {data}: no such directory")
-    dataset = FragmentDataset(data, split)
-    if len(dataset) == 0:
-        raise DnahnetError(f"--data {data}: the {split} split is empty")
-    torch_device = resolve_device(device)
-    net = load_model(model, device=torch_device)
-    chosen = resolve_precision(precision, torch_device)
-    total = len(dataset) if max_fragments is None else min(max_fragments, len(dataset))
-    with progress("fragments") as bar:
-        task = bar.add_task(f"evaluating {split}", total=total, rate="")
-        result = evaluate_split(net, dataset, batch_size=batch_size, device=torch_device,
-                                precision=chosen, max_fragments=max_fragments,
-                                on_batch=lambda n: bar.advance(task, n))
-    result = {"model": str(model), "split": split, **result}
+    source = common.model_source(model, config, seed)
+    result = evaluate_dataset(
+        source, data, split, batch_size=batch_size, device=device, precision=precision,
+        max_fragments=max_fragments,
+    )
+    result = {"model": source.name, "split": split, **result}
     if json_out:
         typer.echo(json.dumps(result))
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from dnahnet_cli.common import ConfigOption, DeviceOption, ModelOption, SeedOption
+from dnahnet_cli import common
 
 
 def command(
@@ -15,20 +15,18 @@ def command(
     temperature: float = typer.Option(1.0, "--temperature", "-t"),
     top_k: int = typer.Option(0, "--top-k", help="Sample among the k most likely (0: all)."),
     sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of the sampler."),
-    model: str = ModelOption,
-    config: str = ConfigOption,
-    seed: int = SeedOption,
-    device: str = DeviceOption,
+    model: str = common.ModelOption,
+    config: str = common.ConfigOption,
+    seed: int = common.SeedOption,
+    device: str = common.DeviceOption,
 ) -> None:
     """Print the prompt and its continuation as FASTA."""
-    import textwrap
-
-    from dnahnet_cli.common import load_model_for_command
+    from dnahnet_core.io.fasta import fasta_text
     from dnahnet_core.tasks.generate import generate
 
-    lm, target = load_model_for_command(model, config, seed, device)
     new = generate(
-        lm, prompt, length, temperature=temperature, top_k=top_k, seed=sample_seed, device=target
+        common.model_source(model, config, seed), prompt, length, temperature=temperature,
+        top_k=top_k, seed=sample_seed, device=device,
     )
-    typer.echo(f">generated prompt_length={len(prompt)} new={length} temperature={temperature}")
-    typer.echo("\n".join(textwrap.wrap(prompt.upper() + new, 80)))
+    name = f"generated prompt_length={len(prompt)} new={length} temperature={temperature}"
+    typer.echo(fasta_text(name, prompt.upper() + new), nl=False)

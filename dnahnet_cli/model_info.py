@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from dnahnet_cli import common
+
 
 def command(
-    config: str = typer.Option(
-        None, "--config", "-c", help="Preset name, config.json or model directory."
-    ),
+    config: str = common.config_option("Preset name, config.json or model directory."),
     list_presets: bool = typer.Option(False, "--list", help="List the bundled presets."),
     length: int = typer.Option(8192, "--length", "-L", help="Sequence length for FLOPs."),
 ) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from dnahnet_cli import common
+
 
 def command(
     inputs: list[Path] = typer.Argument(
@@ -47,7 +49,7 @@ def command(
     ),
     id_field: str = typer.Option(None, help="Genome id column of JSON-lines/Parquet inputs."),
     workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (over files)."),
-    seed: int = typer.Option(0, help="Seed of the train/val/test assignment."),
+    seed: int = common.seed_option(0, "Seed of the train/val/test assignment."),
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Log bad inputs and continue; the manifest lists them."
     ),

@@ -17,19 +17,9 @@ def command(
     output: Path = typer.Option(..., "--output", "-o", help="Report directory (TSVs, PNGs)."),
 ) -> None:
     """Measure where chunk boundaries fall: codon positions, region classes, start codons."""
-    from dnahnet_core.io.annotations import load_annotated_genome
-    from dnahnet_core.io.atomic import atomic_directory
-    from dnahnet_core.io.tracks import read_bed
     from dnahnet_core.progress import log
-    from dnahnet_core.tasks.segments_report import build_report, key_table, write_report
+    from dnahnet_core.tasks.segments_report import key_table, report_segments
 
-    if genome is not None:
-        annotated = load_annotated_genome(genome, annotation)
-    else:
-        annotated = load_annotated_genome(annotation)
-    lengths = {name: len(seq) for name, seq in annotated.contigs.items()}
-    report = build_report(read_bed(chunks), annotated.features, lengths, str(chunks))
-    with atomic_directory(output) as tmp:
-        names = write_report(report, tmp)
+    report, names = report_segments(chunks, annotation, genome, output)
     typer.echo(key_table(report))
     log(f"wrote {', '.join(names)} to {output}")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import typer
 
+from dnahnet_cli import common
+
 
 def _opt(flags: str, help: str, default=None):
     """An option whose default None means "the run's saved value on --resume, else the default"."""
@@ -17,14 +19,15 @@ def _opt(flags: str, help: str, default=None):
 
 def command(
     data: Path = _opt("--data", "Prepared dataset (`dnahnet prepare`)."),
-    config: str = _opt(
-        "--config",
-        "Model preset name or config.json (taken from the run on --resume).",
+    config: str = common.config_option(
+        "Model preset name or config.json (taken from the run on --resume)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints, metrics)."),
     max_steps: int = _opt("--max-steps", "Optimizer steps (default: 1000)."),
     tokens: float = _opt("--tokens", "Train on this many nucleotides instead of --max-steps."),
-    batch_size: int = _opt("--batch-size", "Fragments per micro-batch and process (default: 8)."),
+    batch_size: int = common.batch_size_option(
+        None, "Fragments per micro-batch and process (default: 8)."
+    ),
     grad_accum: int = _opt("--grad-accum", "Micro-batches per step (default: 1)."),
     lr: float = _opt("--lr", "Peak learning rate (innermost stage) (default: 1e-3)."),
     warmup: int = _opt("--warmup", "Warm-up steps (default: 10% of the run, <= 2000)."),
@@ -35,10 +38,13 @@ def command(
         "--ratio-loss-weight",
         "alpha: weight of the ratio losses (default: 0.03).",
     ),
-    seed: int = _opt("--seed", "Seed of weights and data order (default: 0)."),
-    device: str = _opt("--device", "auto, cpu or cuda.", "auto"),
-    precision: str = _opt("--precision", "auto (bf16 on CUDA, fp32 on CPU), fp32 or bf16."),
-    reverse_complement: bool = _opt(
+    seed: int = common.seed_option(None, "Seed of weights and data order (default: 0)."),
+    device: str = common.device_option(),
+    precision: str = common.precision_option(None),
+    compile: bool = _opt(
+        "--compile/--no-compile", "Compile the model with torch.compile (default: off)."
+    ),
+    rc_augment: bool = _opt(
         "--rc-augment/--no-rc-augment",
         "Random reverse-complement augmentation (default: on).",
     ),
@@ -69,15 +75,11 @@ def command(
         "grad_accum": grad_accum, "lr": lr, "warmup": warmup, "min_lr_ratio": min_lr_ratio,
         "weight_decay": weight_decay, "grad_clip": grad_clip,
         "ratio_loss_weight": ratio_loss_weight, "seed": seed, "device": device,
-        "precision": precision, "reverse_complement": reverse_complement,
+        "precision": precision, "compile": compile, "rc_augment": rc_augment,
         "log_every": log_every, "eval_every": eval_every, "eval_fragments": eval_fragments,
         "save_every": save_every, "keep": keep, "stop_after": stop_after,
         "tensorboard": tensorboard,
     }
-    if not resume and data is None:
-        from dnahnet_core.errors import DnahnetError
-
-        raise DnahnetError("--data: a prepared dataset directory is required")
     options = resolve_options(values, resume=resume)
     result = train(options, resume=resume)
     if not _is_main():

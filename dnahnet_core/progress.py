@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (
@@ -68,6 +69,32 @@ def progress(kind: str = "items", enabled: bool | None = None) -> Iterator:
         ]
     with Progress(*columns, console=stderr_console, transient=False) as bar:
         yield bar
+
+
+@contextlib.contextmanager
+def counter(
+    kind: str,
+    description: str,
+    total: int | None = None,
+    rate: Callable[[int, float], str] | None = None,
+    enabled: bool | None = None,
+) -> Iterator[Callable[[int], None]]:
+    """A bar counting ``kind`` items; yields ``advance(n)``. ``rate(done, seconds)`` gives
+    the text shown beside the bar, e.g. ``lambda n, s: f"{n / s:.2f} genes/s"``."""
+    with progress(kind, enabled) as bar:
+        task = bar.add_task(description, total=total, rate="")
+        started, done = time.perf_counter(), 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if rate is None:
+                bar.update(task, advance=n)
+            else:
+                seconds = max(time.perf_counter() - started, 1e-9)
+                bar.update(task, advance=n, rate=rate(done, seconds))
+
+        yield advance
 
 
 def log(message: str) -> None:

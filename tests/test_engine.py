@@ -63,9 +63,9 @@ def test_engine_equals_naive(model, sites, reverse_complement, batch_size):
         )
     )
     naive = list(
-        Engine(model, "cpu", batch_size=5, reverse_complement=reverse_complement, naive=True).score(
-            sites
-        )
+        Engine(
+            model, "cpu", batch_size=5, reverse_complement=reverse_complement, prefix_reuse=False
+        ).score(sites)
     )
     assert [s.key for s in fast] == [s.key for s in sites]
     for a, b, site in zip(fast, naive, sites, strict=True):
@@ -109,7 +109,7 @@ def test_prefix_reuse_computes_fewer_positions(model, contig):
     ]
     fast, naive = _Counting(model), _Counting(model)
     a = list(Engine(fast, "cpu", batch_size=8).score(snvs))
-    b = list(Engine(naive, "cpu", batch_size=8, naive=True).score(snvs))
+    b = list(Engine(naive, "cpu", batch_size=8, prefix_reuse=False).score(snvs))
     assert naive.positions == len(snvs) * 2 * W
     # the prefix before the SNV once, then the rest of the window for REF and ALT
     before = (W - 1) // 2

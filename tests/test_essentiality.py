@@ -14,9 +14,13 @@ import torch
 
 from dnahnet_core.alphabet import decode, reverse_complement, reverse_complement_tokens
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io import labels as label_io
+from dnahnet_core.io import tsv
 from dnahnet_core.io.annotations import AnnotatedGenome, Feature, load_annotated_genome
 from dnahnet_core.tasks import classification_metrics as cm
 from dnahnet_core.tasks import essentiality as ess
+from dnahnet_core.tasks import essentiality_labels as label_eval
+from dnahnet_core.tasks import knockouts as ko
 from tests.conftest import REPO, TEST_DATA
 
 ANNOTATED = TEST_DATA / "annotated"
@@ -42,7 +46,7 @@ def _gene(genome, tag):
 def test_cassette_plus_strand_base_by_base(genome):
     gene = _gene(genome, "T383_RS0100010")  # pdhA, 1112..2191 +
     contig = genome.contigs[gene.contig]
-    plan = ess.plan_knockouts(genome, [gene], window=512, offset=12)
+    plan = ko.plan_knockouts(genome, [gene], window=512, offset=12)
     (k,) = plan.knockouts
     assert k.cassette_genomic == (1111 + 12, 1111 + 27)
     ref, mut = decode(k.reference), decode(k.mutant)
@@ -63,7 +67,7 @@ def test_cassette_plus_strand_base_by_base(genome):
 def test_cassette_minus_strand_base_by_base(genome):
     gene = _gene(genome, "T383_RS0100080")  # ffh, 19708..21045 -
     contig = genome.contigs[gene.contig]
-    (k,) = ess.plan_knockouts(genome, [gene], window=4096, offset=12).knockouts
+    (k,) = ko.plan_knockouts(genome, [gene], window=4096, offset=12).knockouts
     lo, hi = k.cassette_genomic
     assert hi == 21045 - 12 and lo == hi - 15
     coding = reverse_complement(contig[19708 - 1 : 21045])  # the gene on its own strand
@@ -82,7 +86,7 @@ def test_cassette_minus_strand_base_by_base(genome):
 
 
 def test_skipped_genes_have_reasons(genome):
-    plan = ess.plan_knockouts(genome, genome.features_of("CDS"), window=512, offset=12)
+    plan = ko.plan_knockouts(genome, genome.features_of("CDS"), window=512, offset=12)
     reasons = {s.gene.locus_tag: s.reason for s in plan.skipped}
     assert reasons == {
         "T383_RS03915": "partial at the 5' end (no start codon)",
@@ -91,24 +95,24 @@ def test_skipped_genes_have_reasons(genome):
         "T383_RS0102930": "pseudogene",
     }
     short = replace(_gene(genome, "T383_RS0100010"), end=1111 + 26, segments=((1112, 1137),))
-    plan = ess.plan_knockouts(genome, [short], window=512, offset=12)
+    plan = ko.plan_knockouts(genome, [short], window=512, offset=12)
     assert plan.skipped[0].reason.startswith("too short: 26 nt, the cassette needs 27")
     with pytest.raises(DnahnetError, match="--offset 10: must be a non-negative multiple of 3"):
-        ess.plan_knockouts(genome, [short], window=512, offset=10)
+        ko.plan_knockouts(genome, [short], window=512, offset=10)
 
 
 def test_clipped_and_circular_windows(genome):
     seq = genome.contigs["NZ_JNJU01000009.1"]  # 1108 nt
     small = AnnotatedGenome(contigs={"c": seq})
     gene = Feature("c", 40, 300, "+", "CDS", locus_tag="g", segments=((40, 300),))
-    (linear,) = ess.plan_knockouts(small, [gene], window=600, offset=12).knockouts
+    (linear,) = ko.plan_knockouts(small, [gene], window=600, offset=12).knockouts
     assert (linear.window.start, linear.window.end) == (0, 469) and linear.window.clipped
-    (circ,) = ess.plan_knockouts(small, [gene], window=600, offset=12, circular=True).knockouts
+    (circ,) = ko.plan_knockouts(small, [gene], window=600, offset=12, circular=True).knockouts
     assert (circ.window.start, circ.window.end) == (-131, 469)
     assert decode(circ.reference) == seq[-131:] + seq[:469]
     assert decode(circ.mutant)[131 + 39 + 12 : 131 + 39 + 27] == "TAATAATAATAGTGA"
     # a window wider than a circular contig is the whole contig once
-    (whole,) = ess.plan_knockouts(small, [gene], window=5000, offset=12, circular=True).knockouts
+    (whole,) = ko.plan_knockouts(small, [gene], window=5000, offset=12, circular=True).knockouts
     assert whole.window.length == len(seq)
 
 
@@ -127,13 +131,13 @@ def test_gene_across_the_origin(genome, name, tag):
     wrapped = replace(gene, contig="r", start=new_start, end=new_start + gene.end - gene.start,
                       segments=((new_start, new_start + gene.end - gene.start),),
                       crosses_origin=True)
-    original = ess.plan_knockouts(AnnotatedGenome({name: seq}), [gene], window=700,
+    original = ko.plan_knockouts(AnnotatedGenome({name: seq}), [gene], window=700,
                                   circular=True).knockouts[0]
     r_genome = AnnotatedGenome({"r": rotated})
-    moved = ess.plan_knockouts(r_genome, [wrapped], window=700, circular=True).knockouts[0]
+    moved = ko.plan_knockouts(r_genome, [wrapped], window=700, circular=True).knockouts[0]
     assert np.array_equal(original.reference, moved.reference)
     assert np.array_equal(original.mutant, moved.mutant)
-    skipped = ess.plan_knockouts(r_genome, [wrapped], window=700).skipped[0]
+    skipped = ko.plan_knockouts(r_genome, [wrapped], window=700).skipped[0]
     assert skipped.reason.startswith("crosses the origin")
 
 
@@ -152,10 +156,10 @@ def _independent_delta(model, ref, mut, both):
 
 def test_scores_match_an_independent_computation(genome, tiny):
     genes = [_gene(genome, "T383_RS0100080"), _gene(genome, "T383_RS0100010")]
-    plan = ess.plan_knockouts(genome, genes, window=256, offset=12)
+    plan = ko.plan_knockouts(genome, genes, window=256, offset=12)
     reused = ess.score_knockouts(plan.knockouts, tiny, device="cpu", batch_size=2)
     naive = ess.score_knockouts(plan.knockouts, tiny, device="cpu", prefix_reuse=False)
-    forward = ess.score_knockouts(plan.knockouts, tiny, device="cpu", both_strands=False)
+    forward = ess.score_knockouts(plan.knockouts, tiny, device="cpu", reverse_complement=False)
     for k, a, b, f in zip(plan.knockouts, reused, naive, forward, strict=True):
         assert a == pytest.approx(_independent_delta(tiny, k.reference, k.mutant, True), abs=2e-3)
         assert a == pytest.approx(b, abs=2e-3)
@@ -176,8 +180,8 @@ def test_three_forms_give_the_same_scores(tiny):
     for form in forms:
         genes = [f for f in form.features_of("CDS") if f.contig == "NZ_JNJU01000009.1" or
                  f.locus_tag in {"T383_RS0102830", "T383_RS0102865", "T383_RS03980"}]
-        plan = ess.plan_knockouts(form, genes, window=192, offset=12)
-        scores = ess.score_knockouts(plan.knockouts, tiny, device="cpu", both_strands=False)
+        plan = ko.plan_knockouts(form, genes, window=192, offset=12)
+        scores = ess.score_knockouts(plan.knockouts, tiny, device="cpu", reverse_complement=False)
         tables.append([(r.gene.locus_tag, r.score, r.rank, r.note)
                        for r in ess.rank(plan.knockouts, scores, plan.skipped)])
     assert len(tables[0]) == 4 and sum(row[1] is None for row in tables[0]) == 2
@@ -223,7 +227,7 @@ def test_metrics_against_independent_computations():
 
 
 def _results(pairs):
-    return [ess.Result(Feature("c", i + 1, i + 90, "+", "CDS", locus_tag=tag, old_locus_tag=old,
+    return [ess.RankedGene(Feature("c", i + 1, i + 90, "+", "CDS", locus_tag=tag, old_locus_tag=old,
                                name=name), score, i + 1)
             for i, (tag, old, name, score) in enumerate(pairs)]
 
@@ -231,27 +235,27 @@ def _results(pairs):
 def test_labels_formats_and_matching(tmp_path):
     no_header = tmp_path / "a.tsv"
     no_header.write_text("LT1\tE\nOLD2\tNE\ndnaA\t1\nLT4\tfalse\nmissing\ttrue\n")
-    labels = ess.read_labels(no_header)
+    labels = label_io.read_labels(no_header)
     assert labels == {"LT1": True, "OLD2": False, "dnaA": True, "LT4": False, "missing": True}
     header = tmp_path / "b.tsv"
     header.write_text("organism\tgene\tessential\nx\tLT1\tyes\nx\tLT4\tno\n")
-    assert ess.read_labels(header) == {"LT1": True, "LT4": False}
+    assert label_io.read_labels(header) == {"LT1": True, "LT4": False}
     header.write_text("locus_tag\tessential\nLT1\tE\n")  # a header made of label words
-    assert ess.read_labels(header) == {"LT1": True}
+    assert label_io.read_labels(header) == {"LT1": True}
     bad = tmp_path / "c.tsv"
     bad.write_text("LT1\tE\nLT4\tmaybe\n")
     with pytest.raises(DnahnetError, match=r"c.tsv: line 2: label 'maybe'"):
-        ess.read_labels(bad)
+        label_io.read_labels(bad)
 
     results = _results([("LT1", "", "", -9.0), ("LT2", "OLD2", "", -1.0),
                         ("LT3", "", "dnaA", -5.0), ("LT4", "", "", 2.0)])
-    matched, unmatched, ambiguous = ess.match_labels(labels, results)
+    matched, unmatched, ambiguous = label_eval.match_labels(labels, results)
     assert [(m[0], m[1], m[2].gene.locus_tag) for m in matched] == [
         ("LT1", "locus_tag", "LT1"), ("OLD2", "old_locus_tag", "LT2"),
         ("dnaA", "gene", "LT3"), ("LT4", "locus_tag", "LT4"),
     ]
     assert unmatched == ["missing"] and ambiguous == []
-    report = ess.evaluate(labels, results)
+    report = label_eval.evaluate(labels, results)
     y = [True, False, True, False]
     expected = _pairwise_auroc([9.0, 1.0, 5.0, -2.0], y)
     assert report["auroc"] == pytest.approx(expected) == 1.0
@@ -259,7 +263,7 @@ def test_labels_formats_and_matching(tmp_path):
     assert (report["n_matched"], report["n_essential"], report["n_nonessential"]) == (4, 2, 2)
     assert report["matched_by"] == {"locus_tag": 2, "old_locus_tag": 1, "gene": 1}
     with pytest.raises(DnahnetError, match="none of the 2 ids matches a gene"):
-        ess.evaluate({"zzz": True, "yyy": False}, results, source="labels.tsv")
+        label_eval.evaluate({"zzz": True, "yyy": False}, results, source="labels.tsv")
 
 
 # ---------------------------------------------------------------- CLI
@@ -279,11 +283,11 @@ def test_cli_ranking_labels_metrics_plot(tmp_path):
                       "LEP1GSC081_RS0208190\tE\nnot_a_gene\tNE\n")
     out = tmp_path / "rank.tsv"
     run = _cli(ANNOTATED / "leptospira_subset.gbk.gz", "--model", "dnahnet-tiny",
-               "--window", "128", "--forward-only", "-o", out, "--labels", labels,
+               "--window", "128", "--no-reverse-complement", "-o", out, "--labels", labels,
                "--plot", tmp_path / "roc.png", "--device", "cpu", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     rows = [line.split("\t") for line in out.read_text().splitlines()]
-    assert rows[0] == ess.COLUMNS
+    assert rows[0] == tsv.RANKING_COLUMNS
     scored = [r for r in rows[1:] if r[8]]
     assert [int(r[8]) for r in scored] == list(range(1, len(scored) + 1))
     assert [float(r[7]) for r in scored] == sorted(float(r[7]) for r in scored)

@@ -11,14 +11,9 @@ import pytest
 import torch
 
 from dnahnet_core.alphabet import encode
-from dnahnet_core.tasks.segments import (
-    ContigSegments,
-    bed_lines,
-    chunk_intervals,
-    iter_bed,
-    plan_windows,
-    segment_contig,
-)
+from dnahnet_core.io.tracks import iter_segments_bed, segments_bed
+from dnahnet_core.tasks.segments import ContigSegments, chunk_intervals, segment_contig
+from dnahnet_core.tasks.windows import plan_tiles
 
 RNG = np.random.default_rng(7)
 
@@ -43,7 +38,7 @@ def random_dna(n: int, seed: int = 0) -> str:
     ],
 )
 def test_windows_keep_every_base_once_with_the_promised_left_context(length, context, stride):
-    windows = plan_windows(length, context, stride)
+    windows = plan_tiles(length, context, stride)
     kept = np.zeros(length, dtype=int)
     for w in windows:
         assert 0 <= w.start <= w.keep_start < w.keep_end <= w.end <= length
@@ -162,7 +157,7 @@ def test_stage2_composition_through_stage1_by_hand():
     ]
     prob1 = np.linspace(0, 1, 10).astype(np.float32)
     seg = ContigSegments("c", [1, 2], np.stack([prob1, prob2]), np.stack([stage1, stage2]))
-    rows = [line.split("\t") for line in bed_lines(seg).splitlines()]
+    rows = [line.split("\t") for line in segments_bed(seg).splitlines()]
     assert [(r[1], r[2], r[3]) for r in rows] == [
         ("0", "3", "stage1"),
         ("0", "5", "stage2"),
@@ -174,7 +169,7 @@ def test_stage2_composition_through_stage1_by_hand():
         ("9", "10", "stage2"),
     ]
     assert rows[2][4] == str(round(prob1[3] * 1000)) and all(r[5] == "." for r in rows)
-    assert "".join(iter_bed(seg, block=3)) == bed_lines(seg)
+    assert "".join(iter_segments_bed(seg, block=3)) == segments_bed(seg)
 
 
 def test_chunks_always_start_at_position_zero_and_tile_the_contig():
@@ -225,7 +220,7 @@ def test_seams_carry_the_prediction_of_a_window_with_full_left_context(tiny):
     seq = random_dna(1400, seed=2)
     tokens = encode(seq).astype(np.int64)
     seg = segment_contig(tiny, "c", seq, context=context, stride=stride, batch_size=3)
-    windows = plan_windows(len(seq), context, stride)
+    windows = plan_tiles(len(seq), context, stride)
     assert len(windows) >= 4
     for w in windows[1:]:
         for p in (w.keep_start, w.keep_start + 1, w.keep_end - 1):

@@ -20,8 +20,8 @@ import pytest
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.annotations import load_annotated_genome
 from dnahnet_core.io.fasta import load_genome
-from dnahnet_core.io.tracks import read_bed
-from dnahnet_core.tasks.segments import ContigSegments, bed_lines
+from dnahnet_core.io.tracks import read_bed, segments_bed
+from dnahnet_core.tasks.segments import ContigSegments
 from dnahnet_core.tasks.segments_report import build_report
 
 DEMO = Path(__file__).resolve().parents[1] / "dnahnet_core" / "demo_data"
@@ -54,7 +54,7 @@ def bed_path(tmp_path_factory, genome, boundaries):
         for name in genome:
             s1, s2 = boundaries[name]
             prob = np.stack([s1, s2]).astype(np.float32)
-            handle.write(bed_lines(ContigSegments(name, [1, 2], prob, np.stack([s1, s2]))))
+            handle.write(segments_bed(ContigSegments(name, [1, 2], prob, np.stack([s1, s2]))))
     return path
 
 

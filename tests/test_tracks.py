@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnahnet_cli.segments import bedgraph_paths
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.tracks import (
     bed_track_line,
+    bedgraph_paths,
     bedgraph_runs,
     bedgraph_track_line,
     contig_sort_key,

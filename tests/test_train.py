@@ -83,9 +83,9 @@ def test_collate_pads_with_n_and_masks():
 
 def test_data_order_is_seeded_and_covers_each_epoch():
     ds = ListDataset(10)
-    a = ShardedBatches(ds, seed=3, micro_batch=5, grad_accum=1, reverse_complement=False)
-    b = ShardedBatches(ds, seed=3, micro_batch=5, grad_accum=1, reverse_complement=False)
-    c = ShardedBatches(ds, seed=4, micro_batch=5, grad_accum=1, reverse_complement=False)
+    a = ShardedBatches(ds, seed=3, micro_batch=5, grad_accum=1, rc_augment=False)
+    b = ShardedBatches(ds, seed=3, micro_batch=5, grad_accum=1, rc_augment=False)
+    c = ShardedBatches(ds, seed=4, micro_batch=5, grad_accum=1, rc_augment=False)
     epoch = [a.order(p)[0] for p in range(10)]
     assert sorted(epoch) == list(range(10))
     assert epoch == [b.order(p)[0] for p in range(10)]

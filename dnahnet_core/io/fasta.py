@@ -254,6 +254,12 @@ def read_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
         yield FastaRecord(record_id, description, decode(tokens))
 
 
+def fasta_text(name: str, sequence: str, width: int = 80) -> str:
+    """One FASTA record as text: the header line, then ``width`` nucleotides per line."""
+    lines = [sequence[i : i + width] for i in range(0, len(sequence), width)]
+    return f">{name}\n" + "\n".join(lines) + "\n"
+
+
 def load_genome(path: str | os.PathLike) -> dict[str, str]:
     """All records of a FASTA file as {id: sequence}; duplicate ids are an error."""
     genome: dict[str, str] = {}

@@ -1,5 +1,9 @@
 """Genome-browser tracks: BED6 and bedGraph writers, track lines, reading BED back.
 
+The ``segments`` writers (``iter_segments_bed``, ``bedgraph_paths``,
+``write_segment_track_lines``) turn ``tasks.segments.ContigSegments`` (anything with
+``name``, ``stages`` and ``chunks(stage)``) into these formats.
+
 Coordinates are 0-based, half-open everywhere in this module (the BED convention).
 
 Ordering: both writers expect their caller to emit contigs in ``contig_sort_key``
@@ -13,10 +17,14 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dnahnet_core.errors import DnahnetError
+
+if TYPE_CHECKING:
+    from dnahnet_core.tasks.segments import ContigSegments
 
 BEDGRAPH_DECIMALS = 4
 
@@ -95,6 +103,47 @@ def iter_bedgraph(
                 starts[part].tolist(), ends[part].tolist(), run_values[part].tolist(), strict=True
             )
         )
+
+
+def segments_bed(segments: ContigSegments) -> str:
+    """BED6 text of all chunks of all stages of a contig, sorted by start then stage."""
+    return "".join(iter_segments_bed(segments))
+
+
+def iter_segments_bed(segments: ContigSegments, block: int = 65536) -> Iterator[str]:
+    """``segments_bed`` in blocks of at most ``block`` lines (bounded memory); a chunk of
+    stage s is named ``stage{s}`` and scored by its first base's boundary probability."""
+    starts, ends, scores, stage_of = [], [], [], []
+    for stage in segments.stages:
+        s, e, c = segments.chunks(stage)
+        starts.append(s)
+        ends.append(e)
+        scores.append(c)
+        stage_of.append(np.full(s.size, stage, dtype=np.int64))
+    start, end = np.concatenate(starts), np.concatenate(ends)
+    score, stage = np.concatenate(scores), np.concatenate(stage_of)
+    order = np.lexsort((stage, start))
+    for first in range(0, order.size, block):
+        rows = order[first : first + block]
+        labels = [f"stage{s}" for s in stage[rows].tolist()]
+        yield format_bed6(segments.name, start[rows], end[rows], labels, score[rows])
+
+
+def bedgraph_paths(path: Path, stages: list[int]) -> dict[int, Path]:
+    """One file per stage: X.bedgraph -> X.stage1.bedgraph (unchanged for a single stage)."""
+    if len(stages) == 1:
+        return {stages[0]: path}
+    suffix = path.suffix if path.suffix.lower() in (".bedgraph", ".bg", ".bdg") else ""
+    stem = path.name[: -len(suffix)] if suffix else path.name
+    return {s: path.with_name(f"{stem}.stage{s}{suffix or '.bedgraph'}") for s in stages}
+
+
+def write_segment_track_lines(bed, graphs: dict, stages: list[int]) -> None:
+    """UCSC track lines at the top of the chunk BED and of each stage's bedGraph."""
+    label = "stage " + ",".join(map(str, stages))
+    bed.write(bed_track_line("dnahnet_chunks", f"dnaHNet chunks, {label}"))
+    for s, handle in graphs.items():
+        handle.write(bedgraph_track_line(f"dnahnet_stage{s}", f"dnaHNet stage {s} boundary prob"))
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,19 @@ Score of a variant: LLR = log P(mutant window) - log P(reference window), the wi
 ``window`` nt centred on the changed span and cut at the ends of the context (the same
 definition as score-variants, docs/score-variants.md). Correlations with the experimental
 scores: Spearman (ranks, ties averaged) and Pearson, over variants with both values.
+
+Plan: ``io.mavedb`` reads the score set, ``plan_variants`` turns each row into
+nucleotide changes (``DmsVariant``). Engine: one ``Site`` per changed span, its
+alternatives the variants' windows (``tasks.windows``). Results: each DmsVariant gets
+its LLRs. Writer: ``io.tsv.write_dms_table``.
 """
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +41,11 @@ import pandas as pd
 
 from dnahnet_core.alphabet import encode, reverse_complement
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import atomic_open
-from dnahnet_core.io.fasta import read_fasta
+from dnahnet_core.io import tsv
+from dnahnet_core.io.genome import Genome
+from dnahnet_core.io.mavedb import read_score_table, row_line_numbers
+from dnahnet_core.model_source import ModelSource, ready_model
+from dnahnet_core.progress import counter
 from dnahnet_core.tasks.engine import Engine, Site
 from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
@@ -94,17 +100,22 @@ def parse_cds(text: str, context_length: int) -> Cds:
     return Cds(start - 1, end, match.group(3) or "+")
 
 
-def load_context(path: str | os.PathLike) -> tuple[str, str]:
-    records = list(read_fasta(path))
-    if len(records) != 1:
+def load_context(path: str | os.PathLike) -> tuple[str, Genome]:
+    """The one record of the context FASTA: its id, and the genome holding it."""
+    if not Path(path).exists():
+        raise DnahnetError(f"{path}: no such file")
+    genome = Genome.read(path)
+    if len(genome.names) != 1:
         raise DnahnetError(
-            f"{path}: expected one FASTA record (the context of the CDS), found {len(records)}"
+            f"{path}: expected one FASTA record (the context of the CDS), found {len(genome.names)}"
         )
-    return records[0].id, records[0].sequence
+    return genome.names[0], genome
 
 
 @dataclass
-class Variant:
+class DmsVariant:
+    """One row of the score set: its nucleotide changes, then its scores."""
+
     line: int
     hgvs: str
     score: float
@@ -213,38 +224,6 @@ def parse_pro(
     ]
 
 
-def read_score_table(path: str | os.PathLike, score_column: str) -> pd.DataFrame:
-    path = Path(path)
-    try:  # MaveDB accessions hold '#' (urn:mavedb:...-a-1#5): only whole '#' lines are comments
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            text = "".join(line for line in handle if not line.startswith("#"))
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise DnahnetError(f"{path}: not a readable CSV score set ({error})") from None
-    if score_column not in table.columns:
-        raise DnahnetError(
-            f"{path}: no {score_column!r} column (columns: {', '.join(table.columns)})"
-        )
-    if "hgvs_nt" not in table.columns and "hgvs_pro" not in table.columns:
-        raise DnahnetError(
-            f"{path}: needs an 'hgvs_nt' or 'hgvs_pro' column (columns: {', '.join(table.columns)})"
-        )
-    return table
-
-
-def _data_lines(path: Path) -> list[int]:
-    """File line number of each data row (after '#' comments and the header line)."""
-    numbers, header_seen = [], False
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.startswith("#") or not line.strip():
-                continue
-            if header_seen:
-                numbers.append(number)
-            header_seen = True
-    return numbers
-
-
 def plan_variants(
     table: pd.DataFrame,
     seq: str,
@@ -252,7 +231,7 @@ def plan_variants(
     score_column: str,
     lines: list[int],
     codons: dict[str, str] = CODON_TABLE,
-) -> list[Variant]:
+) -> list[DmsVariant]:
     variants = []
     missing = ("", "NA", "None", "nan")
     for index, record in enumerate(table.to_dict("records")):
@@ -264,7 +243,7 @@ def plan_variants(
         except ValueError:
             score = math.nan
         line = lines[index] if index < len(lines) else index + 2
-        variant = Variant(line, hgvs, score)
+        variant = DmsVariant(line, hgvs, score)
         try:
             if hgvs in missing:
                 raise _Skip("no HGVS")
@@ -314,27 +293,63 @@ def score_dms(
     sequence: str | os.PathLike,
     cds_text: str,
     output: str | os.PathLike,
-    model,
+    model: ModelSource | object,
     *,
     window: int = 8192,
     reverse_complement: bool = True,
+    prefix_reuse: bool = True,
     score_column: str = "score",
     genetic_code: int = 11,
     batch_size: int = 16,
     device="auto",
-    on_progress: Callable[[int], None] | None = None,
 ) -> DmsSummary:
-    """Score every variant of a MaveDB score set and correlate with its scores."""
+    """Score every variant of a MaveDB score set, write the table, correlate with its scores."""
+    if batch_size < 1:
+        raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
     scores_csv = Path(scores_csv)
-    name, seq = load_context(sequence)
+    if not scores_csv.exists():
+        raise DnahnetError(f"{scores_csv}: no such file")
+    name, genome = load_context(sequence)
+    seq = genome.sequence(name)
     cds = parse_cds(cds_text, len(seq))
     if genetic_code not in CODON_TABLES:
         raise DnahnetError(f"--genetic-code {genetic_code}: supported tables are 11 and 4")
     table = read_score_table(scores_csv, score_column)
     variants = plan_variants(
-        table, seq, cds, score_column, _data_lines(scores_csv), CODON_TABLES[genetic_code]
+        table, seq, cds, score_column, row_line_numbers(scores_csv), CODON_TABLES[genetic_code]
     )
-    tokens = encode(seq, where=f"{sequence}: {name}")
+    sites, slots = _plan_sites(variants, genome.tokens(name), window)
+    network, device = ready_model(model, device)
+    with counter("sites", "scoring variants") as advance:
+        engine = Engine(
+            network, device, batch_size=batch_size, reverse_complement=reverse_complement,
+            prefix_reuse=prefix_reuse, on_progress=advance,
+        )
+        results = {score.key[0]: score for score in engine.score(sites)}
+    summary = DmsSummary(variants=len(variants))
+    for i, variant in enumerate(variants):
+        if variant.status != "ok":
+            summary.skipped[variant.status] += 1
+            continue
+        span, indices = slots[i]
+        result = results[span]
+        variant.llr = float(np.mean(result.delta[indices]))
+        if result.reverse is not None:
+            variant.llr_forward = float(np.mean(result.forward[indices]))
+            variant.llr_reverse = float(np.mean(result.reverse[indices]))
+        summary.scored += 1
+    both = [(v.llr, v.score) for v in variants if np.isfinite(v.llr) and np.isfinite(v.score)]
+    summary.correlated = len(both)
+    if both:
+        x, y = np.array(both).T
+        summary.spearman, summary.pearson = _spearman(x, y), _pearson(x, y)
+    tsv.write_dms_table(output, variants, reverse_complement)
+    return summary
+
+
+def _plan_sites(variants: list[DmsVariant], tokens: np.ndarray, window: int):
+    """One Site per changed span (its alternatives: every variant's windows there), and per
+    variant index its span and the indices of its windows among the Site's alternatives."""
     sites: dict[tuple[int, int], Site] = {}
     slots: dict[int, tuple[tuple[int, int], list[int]]] = {}
     for i, variant in enumerate(variants):
@@ -356,49 +371,4 @@ def score_dms(
                 substituted_window(tokens, site.key[1], span[0], span[1], replacement)
             )
         slots[i] = (span, indices)
-    engine = Engine(
-        model,
-        device,
-        batch_size=batch_size,
-        reverse_complement=reverse_complement,
-        on_progress=on_progress,
-    )
-    results = {score.key[0]: score for score in engine.score(list(sites.values()))}
-    summary = DmsSummary(variants=len(variants))
-    for i, variant in enumerate(variants):
-        if variant.status != "ok":
-            summary.skipped[variant.status] += 1
-            continue
-        span, indices = slots[i]
-        result = results[span]
-        variant.llr = float(np.mean(result.delta[indices]))
-        if result.reverse is not None:
-            variant.llr_forward = float(np.mean(result.forward[indices]))
-            variant.llr_reverse = float(np.mean(result.reverse[indices]))
-        summary.scored += 1
-    both = [(v.llr, v.score) for v in variants if np.isfinite(v.llr) and np.isfinite(v.score)]
-    summary.correlated = len(both)
-    if both:
-        x, y = np.array(both).T
-        summary.spearman, summary.pearson = _spearman(x, y), _pearson(x, y)
-    _write(output, variants, reverse_complement)
-    return summary
-
-
-def _num(value: float) -> str:
-    return "NA" if not np.isfinite(value) else f"{value:.4f}"
-
-
-def _write(output, variants: list[Variant], reverse_complement: bool) -> None:
-    columns = ["line", "hgvs", "score", "llr"]
-    if reverse_complement:
-        columns += ["llr_forward", "llr_reverse"]
-    columns += ["codons", "status"]
-    with atomic_open(output, "w") as handle:
-        handle.write("\t".join(columns) + "\n")
-        for v in variants:
-            cells = [str(v.line), v.hgvs, _num(v.score), _num(v.llr)]
-            if reverse_complement:
-                cells += [_num(v.llr_forward), _num(v.llr_reverse)]
-            cells += [str(len(v.alternatives)), v.status]
-            handle.write("\t".join(cells) + "\n")
+    return list(sites.values()), slots

@@ -1,12 +1,15 @@
-"""The likelihood engine: batched window scoring with prefix reuse and strand averaging.
+"""The likelihood engine: every model call of the zero-shot tasks happens here.
 
-Shared by score-variants, score-dms, essentiality and segments.
+Batched window scoring with prefix reuse and strand averaging (score-variants,
+score-dms, essentiality), per-position outputs of windows, and per-position
+predictions of sequences of any length stitched from tiles (likelihood, segments).
+Window geometry (which tokens go in a window) is ``tasks.windows``.
 
 Scoring sites (a reference window and its alternatives)
 -------------------------------------------------------
     from dnahnet_core.tasks.engine import Engine, Site
-    engine = Engine(model, device="cpu", batch_size=16, reverse_complement=True,
-                    naive=False, chunk_sites=None, on_progress=None)
+    engine = Engine(model, device="auto", batch_size=16, reverse_complement=True,
+                    prefix_reuse=True, chunk_sites=None, on_progress=None)
     # batch_size: sequences per forward call; chunk_sites: sites read per step of the
     # stream; on_progress(n) is called with the number of sites after each chunk
     for score in engine.score(sites):          # any iterable of Site; results in input order
@@ -36,16 +39,23 @@ Reuse of work, exact for a causal model:
   for them); alleles are right-padded to a common length inside a batch (the model is
   causal, so padding never changes the valid positions).
 
-``Engine(..., naive=True)`` computes every allele as two full windows (reference and
-alternative, the reference recomputed per alternative): the reference method that tests
+``Engine(..., prefix_reuse=False)`` computes every allele as two full windows (reference
+and alternative, the reference recomputed per alternative): the naive method that tests
 and the benchmark compare against.
 
-Per-position outputs (segments)
--------------------------------
-    for out in forward_windows(model, windows, device="cpu", batch_size=8):
+Per-position outputs (likelihood, segments)
+-------------------------------------------
+    for out in forward_windows(model, windows, device="auto", batch_size=8):
         out.log_probs        # np.float32 [L]: log P(x_t | x_<t)
         out.boundary_prob    # list over stages (outer -> inner) of np.float32 [L]
         out.boundary_mask    # list over stages of bool [L]
+
+    p = stitched_predictions(model, tokens, context=8192, stride=None, batch_size=8)
+    p.log_probs [L], p.boundary_prob [stages, L], p.boundary_mask [stages, L]
+
+``stitched_predictions`` runs the tiles of ``windows.plan_tiles`` (every kept position
+has at least ``context`` nucleotides of left context) and keeps each tile's kept range;
+memory is one batch of tiles plus a few numbers per position.
 
 Whole-sequence totals: ``sequence_log_likelihoods(model, seqs, device, batch_size)``.
 """
@@ -61,6 +71,7 @@ import torch
 
 from dnahnet_core.alphabet import N, reverse_complement_tokens
 from dnahnet_core.device import resolve_device
+from dnahnet_core.tasks.windows import plan_tiles
 
 
 @dataclass
@@ -130,7 +141,7 @@ class Engine:
         *,
         batch_size: int = 16,
         reverse_complement: bool = False,
-        naive: bool = False,
+        prefix_reuse: bool = True,
         chunk_sites: int | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
@@ -138,7 +149,7 @@ class Engine:
         self.model = model.to(self.device).eval()
         self.batch_size = max(1, batch_size)
         self.reverse_complement = reverse_complement
-        self.naive = naive
+        self.prefix_reuse = prefix_reuse
         self.chunk_sites = chunk_sites or max(64, 8 * self.batch_size)
         self.on_progress = on_progress
 
@@ -176,7 +187,7 @@ class Engine:
 
     def _totals(self, sites: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
         """Total log-likelihood of every allele of every site (reference first)."""
-        if self.naive:
+        if not self.prefix_reuse:
             return self._naive_totals(sites)
         prefixes = [
             min(_common_prefix(alleles[0], a) for a in alleles[1:]) if len(alleles) > 1 else 0
@@ -288,3 +299,42 @@ def forward_windows(
                     boundary_prob=[p[i, :n] for p in probs],
                     boundary_mask=[m[i, :n] for m in masks],
                 )
+
+
+@dataclass
+class Predictions:
+    log_probs: np.ndarray  # [L] float32, log P(x_t | x_<t)
+    boundary_prob: np.ndarray  # [stages, L] float32
+    boundary_mask: np.ndarray  # [stages, L] bool
+
+
+def stitched_predictions(
+    model,
+    tokens: np.ndarray,
+    *,
+    context: int = 8192,
+    stride: int | None = None,
+    batch_size: int = 8,
+    device="auto",
+    on_progress: Callable[[int], None] | None = None,
+) -> Predictions:
+    """Per-position predictions of a sequence of any length (see the module docstring);
+    ``on_progress(n)`` is called with the number of positions kept after each tile."""
+    length = int(tokens.shape[0])
+    tiles = plan_tiles(length, context, stride or context) if length else []
+    stages = model.config.num_stages
+    result = Predictions(
+        np.zeros(length, dtype=np.float32),
+        np.zeros((stages, length), dtype=np.float32),
+        np.zeros((stages, length), dtype=bool),
+    )
+    views = [tokens[t.start : t.end] for t in tiles]
+    for t, out in zip(tiles, forward_windows(model, views, device, batch_size), strict=True):
+        keep = slice(t.keep_start - t.start, t.keep_end - t.start)
+        result.log_probs[t.keep_start : t.keep_end] = out.log_probs[keep]
+        for s in range(stages):
+            result.boundary_prob[s, t.keep_start : t.keep_end] = out.boundary_prob[s][keep]
+            result.boundary_mask[s, t.keep_start : t.keep_end] = out.boundary_mask[s][keep]
+        if on_progress is not None:
+            on_progress(t.keep_end - t.keep_start)
+    return result

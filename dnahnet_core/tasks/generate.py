@@ -6,11 +6,12 @@ import torch
 
 from dnahnet_core.alphabet import decode, encode
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.model_source import ModelSource, ready_model
 
 
 @torch.no_grad()
 def generate(
-    model,
+    model: ModelSource | torch.nn.Module,
     prompt: str,
     length: int,
     *,
@@ -18,15 +19,17 @@ def generate(
     top_k: int = 0,
     allow_n: bool = False,
     seed: int = 0,
-    device="cpu",
+    device="auto",
 ) -> str:
     """Continue `prompt` by `length` nucleotides, one cached step per nucleotide."""
     if temperature <= 0:
         raise DnahnetError("--temperature must be > 0")
     if not 0 <= top_k <= 5:
         raise DnahnetError("--top-k must be between 0 (off) and 5")
+    prompt_tokens = encode(prompt, where="--prompt")
+    model, device = ready_model(model, device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    tokens = torch.from_numpy(encode(prompt, where="--prompt").astype("int64"))[None].to(device)
+    tokens = torch.from_numpy(prompt_tokens.astype("int64"))[None].to(device)
     state = model(tokens, return_state=True).state
     produced = []
     for _ in range(length):

@@ -1,15 +1,33 @@
-"""Per-sequence and per-position log-likelihoods of FASTA records (`dnahnet likelihood`)."""
+"""Per-sequence and per-position log-likelihoods of FASTA records (`dnahnet likelihood`).
+
+    score_fasta("in.fa", "out.tsv", model)       # the command: read, score, write
+    for result in score_records(model, [("id", "ACGT...")]):   # SequenceLikelihood
+        result.total, result.bits_per_nucleotide, result.predictions.log_probs
+
+Records are read one at a time and tiled into windows with ``context`` nucleotides of
+left context (``engine.stitched_predictions``); the writers are in ``io.tsv``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Iterator
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from dnahnet_core.alphabet import ALPHABET, encode
-from dnahnet_core.tasks.stitching import Predictions, stitched_predictions
+from dnahnet_core.alphabet import encode
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io import tsv
+from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.fasta import read_fasta
+from dnahnet_core.model_source import ModelSource, ready_model
+from dnahnet_core.progress import counter
+from dnahnet_core.tasks.engine import Predictions, stitched_predictions
 
 LN2 = math.log(2)
 
@@ -41,45 +59,46 @@ def score_records(
     model,
     records: Iterable[tuple[str, str]],
     *,
-    context=8192,
-    batch_size=8,
-    device="cpu",
-    on_progress=None,
+    context: int = 8192,
+    batch_size: int = 8,
+    device="auto",
+    on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[SequenceLikelihood]:
     """Score (id, sequence) pairs one sequence at a time (long ones tiled with `context`)."""
     for record_id, sequence in records:
         tokens = encode(sequence, where=f"record {record_id}")
         predictions = stitched_predictions(
-            model,
-            tokens,
-            context=context,
-            batch_size=batch_size,
-            device=device,
+            model, tokens, context=context, batch_size=batch_size, device=device,
             on_progress=on_progress,
         )
         yield SequenceLikelihood(record_id, tokens, predictions)
 
 
-def summary_header() -> str:
-    return "id\tlength\ttotal_loglik\tmean_loglik\tbits_per_nt\n"
-
-
-def summary_row(result: SequenceLikelihood) -> str:
-    return (
-        f"{result.id}\t{result.length}\t{result.total:.4f}\t{result.mean:.6f}"
-        f"\t{result.bits_per_nucleotide:.6f}\n"
-    )
-
-
-def per_position_header(num_stages: int) -> str:
-    stages = "".join(f"\tstage{s + 1}_boundary_prob" for s in range(num_stages))
-    return f"id\tpos\tbase\tlogprob{stages}\n"
-
-
-def per_position_rows(result: SequenceLikelihood) -> Iterator[str]:
-    """One row per nucleotide; pos is 1-based like FASTA/VCF coordinates."""
-    probs = result.predictions.boundary_prob
-    for t in range(result.length):
-        extra = "".join(f"\t{probs[s, t]:.4f}" for s in range(probs.shape[0]))
-        base = ALPHABET[result.tokens[t]]
-        yield f"{result.id}\t{t + 1}\t{base}\t{result.predictions.log_probs[t]:.5f}{extra}\n"
+def score_fasta(
+    fasta: str | os.PathLike,
+    output: str | os.PathLike | None,
+    model: ModelSource | object,
+    *,
+    per_position: bool = False,
+    context: int = 8192,
+    batch_size: int = 8,
+    device="auto",
+) -> None:
+    """``dnahnet likelihood``: a TSV row per record (or per nucleotide), stdout when no output."""
+    fasta = Path(fasta)
+    if not fasta.exists():
+        raise DnahnetError(f"{fasta}: no such file")
+    network, device = ready_model(model, device)
+    stages = network.config.num_stages
+    sink = atomic_open(output, "w") if output else contextlib.nullcontext(sys.stdout)
+    with sink as out, counter("nt", "scoring") as advance:
+        out.write(tsv.per_position_header(stages) if per_position else tsv.likelihood_header())
+        records = ((r.id, r.sequence) for r in read_fasta(fasta))
+        for result in score_records(
+            network, records, context=context, batch_size=batch_size, device=device,
+            on_progress=advance,
+        ):
+            if per_position:
+                out.writelines(tsv.per_position_rows(result))
+            else:
+                out.write(tsv.likelihood_row(result))

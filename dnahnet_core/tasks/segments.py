@@ -1,32 +1,39 @@
-"""Learned chunk boundaries of whole genomes: tiling, stitching and chunk composition.
+"""Learned chunk boundaries of whole genomes (``dnahnet segments``).
 
-A contig longer than one window is tiled with overlapping windows of
-``context + stride`` nucleotides. The first window starts at 0 and keeps all its
-positions; every later window keeps only its last positions, each of which is
-preceded by at least ``context`` nucleotides inside the window. All windows of a
-long contig have the same length (the last one is shifted left to fill up), so they
-batch without padding. A contig no longer than one window is a single pass.
+Plan: the genome's contigs, in byte order of their names (the order genome-browser
+tools require). Engine: ``engine.stitched_predictions`` over tiles of ``context +
+stride`` nucleotides (``windows.plan_tiles``): every base is predicted with at least
+``context`` nucleotides of left context. Results: ``ContigSegments``, the per-base
+boundary probability and mask of each stage. Writers: ``io.tracks`` (BED6 chunks,
+bedGraph probabilities).
 
 Boundaries per stage come from the model in nucleotide coordinates (stage 2
 composed through stage 1). A chunk starts at every boundary and ends just before
 the next one; position 0 of each contig always starts a chunk in every stage.
-Memory: one batch of windows on the device, plus per contig its tokens and one
+Memory: one batch of tiles on the device, plus per contig its tokens and one
 float32 + one bool per base and stage.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.tasks.stitching import Window, plan_windows, stitched_predictions
-
-__all__ = ["Window", "plan_windows"]  # re-exported: the tiling is part of this module's story
+from dnahnet_core.io import tracks
+from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.fasta import load_genome
+from dnahnet_core.model_source import ModelSource, ready_model
+from dnahnet_core.progress import counter
+from dnahnet_core.tasks.engine import stitched_predictions
 
 
 @dataclass
@@ -65,8 +72,6 @@ def chunk_intervals(mask: np.ndarray, prob: np.ndarray):
     return starts.astype(np.int64), ends.astype(np.int64), scores
 
 
-
-
 def segment_contig(
     model,
     name: str,
@@ -76,7 +81,7 @@ def segment_contig(
     context: int = 8192,
     stride: int | None = None,
     batch_size: int = 8,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "auto",
     on_progress: Callable[[int], None] | None = None,
 ) -> ContigSegments:
     """Boundaries of one contig, stitched from overlapping windows (see module doc).
@@ -129,33 +134,57 @@ def segment_genome(
 ) -> Iterator[ContigSegments]:
     """``segment_contig`` over every non-empty contig, in byte order of the names
     (the order genome-browser tools require); empty records have no chunks."""
-    from dnahnet_core.io.tracks import contig_sort_key
-
-    for name in sorted(genome, key=contig_sort_key):
+    for name in sorted(genome, key=tracks.contig_sort_key):
         if genome[name]:
             yield segment_contig(model, name, genome[name], **kwargs)
 
 
-def bed_lines(segments: ContigSegments) -> str:
-    """BED6 text of all chunks of all stages of a contig, sorted by start then stage."""
-    return "".join(iter_bed(segments))
+def write_segments(
+    genome: str | os.PathLike,
+    output: str | os.PathLike | None,
+    model: ModelSource | torch.nn.Module,
+    *,
+    stages: Sequence[int] | None = None,
+    bedgraph: str | os.PathLike | None = None,
+    context: int = 8192,
+    stride: int | None = None,
+    batch_size: int = 4,
+    device="auto",
+    track: bool = False,
+) -> None:
+    """``dnahnet segments``: BED6 chunks (stdout when no output) and optional bedGraphs.
+
+    Nothing is written before the genome is read and validated; with several stages
+    ``X.bedgraph`` becomes ``X.stage1.bedgraph``, ``X.stage2.bedgraph`` (``io.tracks``).
+    """
+    if context < 0:
+        raise DnahnetError(f"--context {context}: must be >= 0")
+    if stride is not None and stride < 1:
+        raise DnahnetError(f"--stride {stride}: must be >= 1")
+    if batch_size < 1:
+        raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
+    sequences = load_genome(genome)  # validates every record before any output
+    network, device = ready_model(model, device)
+    total = sum(len(s) for s in sequences.values())
+    with contextlib.ExitStack() as stack:
+        advance = stack.enter_context(counter("nt", "segments", total, rate=_megabases_per_minute))
+        bed = graphs = None
+        for contig in segment_genome(
+            network, sequences, stages=stages, context=context, stride=stride,
+            batch_size=batch_size, device=device, on_progress=advance,
+        ):
+            if bed is None:  # the first contig tells the stages; nothing is written before
+                bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
+                paths = tracks.bedgraph_paths(Path(bedgraph), contig.stages) if bedgraph else {}
+                graphs = {s: stack.enter_context(atomic_open(p, "w")) for s, p in paths.items()}
+                if track:
+                    tracks.write_segment_track_lines(bed, graphs, contig.stages)
+            bed.writelines(tracks.iter_segments_bed(contig))
+            bed.flush()
+            for row, s in enumerate(contig.stages):
+                if s in graphs:
+                    graphs[s].writelines(tracks.iter_bedgraph(contig.name, contig.prob[row]))
 
 
-def iter_bed(segments: ContigSegments, block: int = 65536) -> Iterator[str]:
-    """``bed_lines`` in blocks of at most ``block`` lines (bounded memory)."""
-    from dnahnet_core.io.tracks import format_bed6
-
-    starts, ends, scores, stage_of = [], [], [], []
-    for stage in segments.stages:
-        s, e, c = segments.chunks(stage)
-        starts.append(s)
-        ends.append(e)
-        scores.append(c)
-        stage_of.append(np.full(s.size, stage, dtype=np.int64))
-    start, end = np.concatenate(starts), np.concatenate(ends)
-    score, stage = np.concatenate(scores), np.concatenate(stage_of)
-    order = np.lexsort((stage, start))
-    for first in range(0, order.size, block):
-        rows = order[first : first + block]
-        labels = [f"stage{s}" for s in stage[rows].tolist()]
-        yield format_bed6(segments.name, start[rows], end[rows], labels, score[rows])
+def _megabases_per_minute(done: int, seconds: float) -> str:
+    return f"{done / 1e6 / (seconds / 60):.3f} Mbp/min"

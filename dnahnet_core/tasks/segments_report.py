@@ -22,6 +22,7 @@ shifts minus-strand codon positions by one — hence the per-strand rows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -220,6 +221,28 @@ def build_report(bed_records, features, lengths: dict[str, int], where: str) -> 
         region_table(boundaries, classes),
         metaplot_table(boundaries, genes, lengths),
     )
+
+
+def report_segments(
+    chunks: str | os.PathLike,
+    annotation: str | os.PathLike,
+    genome: str | os.PathLike | None,
+    output: str | os.PathLike,
+) -> tuple[Report, list[str]]:
+    """``dnahnet segments-report``: the report directory (TSVs, PNGs) and its file names."""
+    from dnahnet_core.io.annotations import load_annotated_genome
+    from dnahnet_core.io.atomic import atomic_directory
+    from dnahnet_core.io.tracks import read_bed
+
+    if genome is not None:
+        annotated = load_annotated_genome(genome, annotation)
+    else:
+        annotated = load_annotated_genome(annotation)
+    lengths = {name: len(seq) for name, seq in annotated.contigs.items()}
+    report = build_report(read_bed(chunks), annotated.features, lengths, str(chunks))
+    with atomic_directory(output) as tmp:
+        names = write_report(report, tmp)
+    return report, names
 
 
 def key_table(report: Report) -> str:

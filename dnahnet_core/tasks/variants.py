@@ -9,36 +9,36 @@ in both windows, so they cancel exactly; the engine computes them once (prefix r
 With reverse-complement averaging the same is done on both windows reverse-complemented
 and the LLR is the mean of the two strands. Negative = predicted deleterious.
 See docs/score-variants.md.
+
+A record's way from the input to the output, all in ``score_vcf``:
+
+    reader = VcfReader(vcf)                             # io.vcf: VcfRecord per line
+    genome = Genome.read(reference, chrom_map=...)      # io.genome: tokens, contig names
+    for planned, sites in plan_chunks(reader, genome, options, summary, chunk_sites):
+        scored = score_chunk(planned, list(engine.score(sites)), summary)  # ScoredRecord
+        write(scored)                                   # io.variant_scores: VCF or TSV
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from dnahnet_core import __version__
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import atomic_open
-from dnahnet_core.io.contigs import ContigMatcher
-from dnahnet_core.io.fasta import load_genome, open_binary, open_text
-from dnahnet_core.io.vcf import (
-    BASES,
-    VcfReader,
-    VcfRecord,
-    allele_kind,
-    vcf_output,
-    with_header_lines,
-)
-from dnahnet_core.tasks.engine import Engine, Site
+from dnahnet_core.io.genome import Genome
+from dnahnet_core.io.variant_scores import ScoringHeader, output_kind, scored_variant_output
+from dnahnet_core.io.vcf import BASES, VcfReader, VcfRecord, allele_kind, count_records
+from dnahnet_core.model_source import ModelSource, ready_model
+from dnahnet_core.progress import counter
+from dnahnet_core.tasks.engine import Engine, Site, SiteScore
 from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
-INFO_PREFIX = "DNAHNET_"
 SKIP_REASONS = {
     "symbolic": "symbolic allele (<DEL>, <INS>, ...)",
     "star": "'*' (allele missing due to an overlapping deletion)",
@@ -51,11 +51,17 @@ SKIP_REASONS = {
 @dataclass
 class ScoreOptions:
     window: int = 8192
-    reverse_complement: bool = True
+    reverse_complement: bool = True  # mean of both strands
     circular: bool = False
     strict: bool = False
     batch_size: int = 16
-    naive: bool = False  # two full windows per allele (the reference method)
+    prefix_reuse: bool = True  # False: two full windows per allele (the naive method)
+
+    def check(self) -> None:
+        if self.window < 2:
+            raise DnahnetError(f"--window {self.window}: must be at least 2")
+        if self.batch_size < 1:
+            raise DnahnetError(f"--batch-size {self.batch_size}: must be >= 1")
 
 
 @dataclass
@@ -84,50 +90,59 @@ class Summary:
 
 
 @dataclass
-class _Planned:
+class PlannedRecord:
+    """A record ready to score: its flags and, per ALT, where its window is in its Site."""
+
     record: VcfRecord
-    contig: str = ""
-    flags: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # REF_MISMATCH, CLIPPED, WRAPPED
     slots: list[int | str] = field(default_factory=list)  # per ALT: index in site, or skip reason
     site: int = -1  # index of its Site in the chunk
 
 
-class _Genome:
-    def __init__(self, path: Path, chrom_map: dict[str, str] | None, vcf_label: str):
-        self.path = path
-        self.sequences = load_genome(path)
-        self.matcher = ContigMatcher(
-            self.sequences, chrom_map, reference_label=str(path), query_label=vcf_label
-        )
-        self._tokens: dict[str, np.ndarray] = {}
+@dataclass(frozen=True)
+class AlleleScore:
+    llr: float  # mean of the strands (the forward strand alone without reverse_complement)
+    forward: float
+    reverse: float | None
 
-    def tokens(self, name: str) -> np.ndarray:
-        if name not in self._tokens:
-            self._tokens[name] = encode(self.sequences[name], where=f"{self.path}: {name}")
-        return self._tokens[name]
+
+@dataclass
+class ScoredRecord:
+    """The result of one record: per ALT its scores or the reason it was not scored."""
+
+    record: VcfRecord
+    flags: list[str]
+    alleles: list[AlleleScore | str]
 
 
 def _ref_matches(vcf_ref: str, fasta_ref: str) -> bool:
     return all(a == b or "N" in (a, b) for a, b in zip(vcf_ref, fasta_ref, strict=True))
 
 
-def _plan(
+def _skip_reason(kind: str, alt: str, ref: str) -> str:
+    if kind != BASES:
+        return kind
+    if alt.upper() == ref:
+        return "no_change"
+    return ""
+
+
+def plan_record(
     record: VcfRecord,
-    genome: _Genome,
+    genome: Genome,
     options: ScoreOptions,
     contig_names: list[str],
     summary: Summary,
-) -> tuple[_Planned, tuple | None, np.ndarray | None, list[np.ndarray]]:
+) -> tuple[PlannedRecord, tuple | None, np.ndarray | None, list[np.ndarray]]:
     """Flags, the reference-window key and tokens, and the ALT windows of one record."""
-    planned = _Planned(record)
+    planned = PlannedRecord(record)
     alts = record.alts or ["."]
     kinds = [allele_kind(a) for a in alts]
     ref = record.ref
     if not any(k == BASES and a.upper() != ref for k, a in zip(kinds, alts, strict=True)):
         planned.slots = [_skip_reason(k, a, ref) for k, a in zip(kinds, alts, strict=True)]
         return planned, None, None, []
-    contig = genome.matcher.require(record.chrom, where=record.where, query_names=contig_names)
-    planned.contig = contig
+    contig = genome.contig_of(record.chrom, where=record.where, query_names=contig_names)
     tokens = genome.tokens(contig)
     start, end = record.pos - 1, record.pos - 1 + len(ref)
     if end > len(tokens):
@@ -135,7 +150,7 @@ def _plan(
             f"{record.where}: {record.chrom}:{record.pos} REF {ref} extends beyond the end of "
             f"{contig} (length {len(tokens)})"
         )
-    fasta_ref = genome.sequences[contig][start:end]
+    fasta_ref = genome.sequence(contig)[start:end]
     if not _ref_matches(ref, fasta_ref):
         if options.strict:
             raise DnahnetError(
@@ -169,24 +184,16 @@ def _plan(
     return planned, key, reference, windows
 
 
-def _skip_reason(kind: str, alt: str, ref: str) -> str:
-    if kind != BASES:
-        return kind
-    if alt.upper() == ref:
-        return "no_change"
-    return ""
-
-
-def _chunks(
-    reader: VcfReader, genome: _Genome, options: ScoreOptions, summary: Summary, chunk_sites: int
-) -> Iterator[tuple[list[_Planned], list[Site]]]:
+def plan_chunks(
+    reader: VcfReader, genome: Genome, options: ScoreOptions, summary: Summary, chunk_sites: int
+) -> Iterator[tuple[list[PlannedRecord], list[Site]]]:
     """Planned records and their Sites; consecutive records with one REF window share a Site."""
     contig_names = reader.header_contigs
-    planned: list[_Planned] = []
+    planned: list[PlannedRecord] = []
     sites: list[Site] = []
     last_key = None
     for record in reader:
-        item, key, reference, windows = _plan(
+        item, key, reference, windows = plan_record(
             record, genome, options, contig_names or [record.chrom], summary
         )
         if key is not None:
@@ -209,52 +216,28 @@ def _chunks(
         yield planned, sites
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.4f}"
-
-
-def _header(options: ScoreOptions, model_name: str, command_line: str) -> list[str]:
-    w = options.window
-    strands = (
-        "mean of the forward and reverse-complement strands"
-        if options.reverse_complement
-        else "forward strand"
-    )
-    lines = [
-        f"##INFO=<ID={INFO_PREFIX}LLR,Number=A,Type=Float,"
-        'Description="dnaHNet log-likelihood ratio '
-        f"log P(ALT window) - log P(REF window), summed over all positions of a {w}-nt window "
-        f'centred on the REF allele ({strands}); negative = predicted deleterious">',
-    ]
-    if options.reverse_complement:
-        for tag, name in (("FWD", "forward strand"), ("REV", "reverse-complement strand")):
-            lines.append(
-                f'##INFO=<ID={INFO_PREFIX}LLR_{tag},Number=A,Type=Float,Description="dnaHNet '
-                f'log-likelihood ratio on the {name} alone">'
+def score_chunk(
+    planned: list[PlannedRecord], scores: Sequence[SiteScore], summary: Summary
+) -> list[ScoredRecord]:
+    """The engine's site scores as one ScoredRecord per planned record."""
+    results = []
+    for item in planned:
+        summary.records += 1
+        summary.alleles += len(item.record.alts or ["."])
+        alleles: list[AlleleScore | str] = []
+        for slot in item.slots:
+            if isinstance(slot, str):
+                summary.skipped[slot] += 1
+                alleles.append(slot)
+                continue
+            summary.scored += 1
+            score = scores[item.site]
+            reverse = None if score.reverse is None else float(score.reverse[slot])
+            alleles.append(
+                AlleleScore(float(score.delta[slot]), float(score.forward[slot]), reverse)
             )
-    lines += [
-        f'##INFO=<ID={INFO_PREFIX}FLAGS,Number=.,Type=String,Description="dnaHNet notes: '
-        "REF_MISMATCH (REF differs from the FASTA), CLIPPED (window cut at a contig end), "
-        "WRAPPED (window wraps a circular contig), SKIPPED_<REASON> (an ALT not scored: "
-        'SYMBOLIC, STAR, BREAKEND, MISSING, NO_CHANGE)">',
-        f"##dnahnet_version={__version__}",
-        f"##dnahnet_model={model_name}",
-        f"##dnahnet_command={command_line}",
-        f"##dnahnet_scoring=window={w};reverse_complement={str(options.reverse_complement).lower()}"
-        f";circular={str(options.circular).lower()}",
-    ]
-    return lines
-
-
-def _output_kind(output: str | os.PathLike | None) -> str:
-    if output is None or str(output) == "-":
-        return "vcf"
-    name = Path(output).name.lower()
-    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
-        return "vcf"
-    if name.endswith((".tsv", ".txt")):
-        return "tsv"
-    raise DnahnetError(f"{output}: unknown output format (use .vcf, .vcf.gz or .tsv)")
+        results.append(ScoredRecord(item.record, item.flags, alleles))
+    return results
 
 
 def score_vcf(
@@ -268,131 +251,34 @@ def score_vcf(
     chrom_map: dict[str, str] | None = None,
     model_name: str = "",
     command_line: str = "",
-    on_progress: Callable[[int], None] | None = None,
 ) -> Summary:
-    """Score every record of a VCF/BCF and write a VCF (.vcf, .vcf.gz) or TSV."""
+    """Score every record of a VCF/BCF and write a VCF (.vcf, .vcf.gz; stdout for None) or
+    TSV. ``model`` is a loaded model or a ``ModelSource`` (loaded once the inputs are read)."""
     options = options or ScoreOptions()
-    if options.window < 2:
-        raise DnahnetError(f"--window {options.window}: must be at least 2")
-    kind = _output_kind(output)
+    options.check()
+    output_kind(output)  # an unknown output format fails before any work
     reader = VcfReader(vcf_path)
-    genome = _Genome(Path(reference_path), chrom_map, str(vcf_path))
+    if not Path(reference_path).exists():
+        raise DnahnetError(f"{reference_path}: no such file")
+    genome = Genome.read(reference_path, chrom_map=chrom_map, query_label=str(vcf_path))
+    if not model_name and isinstance(model, ModelSource):
+        model_name = model.name
+    network, device = ready_model(model, device)
     engine = Engine(
-        model,
-        device,
-        batch_size=options.batch_size,
-        reverse_complement=options.reverse_complement,
-        naive=options.naive,
+        network, device, batch_size=options.batch_size,
+        reverse_complement=options.reverse_complement, prefix_reuse=options.prefix_reuse,
     )
     summary = Summary()
+    header = ScoringHeader(
+        options.window, options.reverse_complement, options.circular, model_name, command_line
+    )
     chunk_sites = max(64, 4 * options.batch_size)
-    stream = _chunks(reader, genome, options, summary, chunk_sites)
-    if kind == "vcf":
-        header = with_header_lines(
-            reader.header_lines,
-            _header(options, model_name, command_line),
-            drop_prefixes=(f"##INFO=<ID={INFO_PREFIX}", "##dnahnet_"),
-        )
-        with vcf_output(output) as handle:
-            handle.write("\n".join(header) + "\n")
-            for lines in _scored_lines(stream, engine, summary, options, "vcf", on_progress):
-                handle.writelines(lines)
-    else:
-        with atomic_open(output, "w") as handle:
-            columns = ["chrom", "pos", "ref", "alt", "llr"]
-            if options.reverse_complement:
-                columns += ["llr_forward", "llr_reverse"]
-            handle.write("\t".join(columns + ["flags"]) + "\n")
-            for lines in _scored_lines(stream, engine, summary, options, "tsv", on_progress):
-                handle.writelines(lines)
+    chunks = plan_chunks(reader, genome, options, summary, chunk_sites)
+    with (
+        counter("variants", "scoring variants", count_records(vcf_path)) as advance,
+        scored_variant_output(output, reader.header_lines, header) as write,
+    ):
+        for planned, sites in chunks:
+            write(score_chunk(planned, list(engine.score(sites)), summary))
+            advance(len(planned))
     return summary
-
-
-def _scored_lines(
-    stream, engine: Engine, summary: Summary, options: ScoreOptions, kind: str, on_progress
-) -> Iterator[list[str]]:
-    for planned, sites in stream:
-        scores = list(engine.score(sites))
-        lines = []
-        for item in planned:
-            summary.records += 1
-            alts = item.record.alts or ["."]
-            summary.alleles += len(alts)
-            values: dict[str, list[str]] = {"LLR": [], "LLR_FWD": [], "LLR_REV": []}
-            flags = list(item.flags)
-            for slot in item.slots:
-                if isinstance(slot, str):
-                    summary.skipped[slot] += 1
-                    flags.append(f"SKIPPED_{slot.upper()}")
-                    for v in values.values():
-                        v.append(".")
-                    continue
-                summary.scored += 1
-                score = scores[item.site]
-                values["LLR"].append(_fmt(score.delta[slot]))
-                if score.reverse is not None:
-                    values["LLR_FWD"].append(_fmt(score.forward[slot]))
-                    values["LLR_REV"].append(_fmt(score.reverse[slot]))
-            if kind == "vcf":
-                lines.append(_vcf_line(item, values, flags, options) + "\n")
-            else:
-                lines.extend(_tsv_rows(item, alts, values, flags, options))
-        if on_progress is not None:
-            on_progress(len(planned))
-        yield lines
-
-
-def _vcf_line(
-    item: _Planned, values: dict[str, list[str]], flags: list[str], options: ScoreOptions
-) -> str:
-    updates = {}
-    if any(v != "." for v in values["LLR"]):
-        updates[f"{INFO_PREFIX}LLR"] = ",".join(values["LLR"])
-        if options.reverse_complement:
-            updates[f"{INFO_PREFIX}LLR_FWD"] = ",".join(values["LLR_FWD"])
-            updates[f"{INFO_PREFIX}LLR_REV"] = ",".join(values["LLR_REV"])
-    if flags:
-        updates[f"{INFO_PREFIX}FLAGS"] = ",".join(flags)
-    return item.record.line(updates, drop_prefix=INFO_PREFIX)
-
-
-def _tsv_rows(
-    item: _Planned,
-    alts: list[str],
-    values: dict[str, list[str]],
-    flags: list[str],
-    options: ScoreOptions,
-) -> list[str]:
-    record_flags = [f for f in flags if not f.startswith("SKIPPED_")]
-    rows = []
-    for i, alt in enumerate(alts):
-        slot = item.slots[i]
-        row_flags = record_flags + ([f"SKIPPED_{slot.upper()}"] if isinstance(slot, str) else [])
-        cells = [
-            item.record.chrom,
-            str(item.record.pos),
-            item.record.ref,
-            alt,
-            _na(values["LLR"][i]),
-        ]
-        if options.reverse_complement:
-            cells += [_na(values["LLR_FWD"][i]), _na(values["LLR_REV"][i])]
-        cells.append(",".join(row_flags) or ".")
-        rows.append("\t".join(cells) + "\n")
-    return rows
-
-
-def _na(value: str) -> str:
-    return "NA" if value == "." else value
-
-
-def count_records(path: str | os.PathLike) -> int | None:
-    """Number of data lines of a text VCF (a progress total); None for BCF or unreadable."""
-    try:
-        with open_binary(path) as handle:
-            if handle.read(3) == b"BCF":
-                return None
-        with open_text(path) as handle:
-            return sum(1 for line in handle if line.strip() and not line.startswith("#"))
-    except (OSError, EOFError):
-        return None

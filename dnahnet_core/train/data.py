@@ -34,12 +34,12 @@ def collate(fragments: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor
 class EpochOrder:
     """Per-epoch permutation and reverse-complement coins, derived from the seed."""
 
-    def __init__(self, size: int, seed: int, reverse_complement: bool) -> None:
+    def __init__(self, size: int, seed: int, rc_augment: bool) -> None:
         if size <= 0:
             raise ValueError("empty dataset")
         self.size = size
         self.seed = seed
-        self.reverse_complement = reverse_complement
+        self.rc_augment = rc_augment
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +47,7 @@ class EpochOrder:
             rng = np.random.default_rng([self.seed, epoch])
             order = rng.permutation(self.size)
             flips = rng.random(self.size) < 0.5
-            if not self.reverse_complement:
+            if not self.rc_augment:
                 flips[:] = False
             self._cache = {k: v for k, v in self._cache.items() if k >= epoch - 1}
             self._cache[epoch] = (order, flips)
@@ -72,14 +72,14 @@ class ShardedBatches:
         grad_accum: int,
         rank: int = 0,
         world_size: int = 1,
-        reverse_complement: bool = True,
+        rc_augment: bool = True,
     ) -> None:
         self.dataset = dataset
         self.micro_batch = micro_batch
         self.grad_accum = grad_accum
         self.rank = rank
         self.world_size = world_size
-        self.order = EpochOrder(len(dataset), seed, reverse_complement)
+        self.order = EpochOrder(len(dataset), seed, rc_augment)
 
     @property
     def global_batch(self) -> int:

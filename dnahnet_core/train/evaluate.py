@@ -1,14 +1,24 @@
-"""Bits per nucleotide (and per-stage compression) of a model on a dataset split."""
+"""Bits per nucleotide (and per-stage compression) of a model on a dataset split.
+
+``evaluate_split`` is the metric of training's validation; ``evaluate_dataset`` is
+``dnahnet evaluate``: the same on a prepared dataset directory, with a progress bar.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.model_source import ModelSource, ready_model
+from dnahnet_core.progress import counter
 from dnahnet_core.train.data import collate
 from dnahnet_core.train.distributed import World
 from dnahnet_core.train.metrics import LN2, stage_fields, stage_stats, token_nll
-from dnahnet_core.train.precision import autocast
+from dnahnet_core.train.precision import autocast, resolve_precision
 
 
 @torch.no_grad()
@@ -77,3 +87,30 @@ def _stage_shape(model: nn.Module, device: torch.device) -> torch.Tensor:
     with torch.no_grad():
         out = model(tokens, torch.ones_like(tokens, dtype=torch.bool))
     return torch.zeros_like(stage_stats(out, device), dtype=torch.float64)
+
+
+def evaluate_dataset(
+    model: ModelSource | nn.Module,
+    data: str | os.PathLike,
+    split: str = "test",
+    *,
+    batch_size: int = 8,
+    device="auto",
+    precision: str = "auto",
+    max_fragments: int | None = None,
+) -> dict:
+    """``evaluate_split`` on a split of a prepared dataset (``dnahnet prepare``)."""
+    from dnahnet_core.data.dataset import FragmentDataset
+
+    data = Path(data)
+    if not data.is_dir():
+        raise DnahnetError(f"--data {data}: no such directory")
+    dataset = FragmentDataset(data, split)
+    if len(dataset) == 0:
+        raise DnahnetError(f"--data {data}: the {split} split is empty")
+    network, device = ready_model(model, device)
+    chosen = resolve_precision(precision, device)
+    total = len(dataset) if max_fragments is None else min(max_fragments, len(dataset))
+    with counter("fragments", f"evaluating {split}", total) as advance:
+        return evaluate_split(network, dataset, batch_size=batch_size, device=device,
+                              precision=chosen, max_fragments=max_fragments, on_batch=advance)

@@ -34,6 +34,7 @@ from dnahnet_core.io.atomic import atomic_open
 from dnahnet_core.progress import interactive, log, progress
 from dnahnet_core.train import checkpoint as ckpt
 from dnahnet_core.train import distributed
+from dnahnet_core.train.compile import compiled_for_training
 from dnahnet_core.train.data import ShardedBatches
 from dnahnet_core.train.evaluate import evaluate_split
 from dnahnet_core.train.metrics import (
@@ -69,7 +70,8 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
-    reverse_complement: bool = True
+    compile: bool = False  # torch.compile the model (compile.py)
+    rc_augment: bool = True  # random reverse-complement augmentation
     log_every: int = 10
     eval_every: int = 200
     eval_fragments: int = 256
@@ -80,10 +82,14 @@ class TrainOptions:
 
     # options that may differ between the sessions of one run without changing its meaning
     SESSION = ("out", "data", "device", "resume", "stop_after", "tensorboard", "log_every",
-               "eval_every", "eval_fragments", "save_every", "keep", "max_steps", "tokens")
+               "eval_every", "eval_fragments", "save_every", "keep", "max_steps", "tokens",
+               "compile")
+    # names that runs saved before a rename still use
+    RENAMED = {"reverse_complement": "rc_augment"}
 
     @classmethod
     def from_values(cls, values: dict) -> TrainOptions:
+        values = {cls.RENAMED.get(k, k): v for k, v in values.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -162,6 +168,8 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
             f"--out {run_dir}: already holds a training run; pass --resume to continue it "
             "or choose another directory"
         )
+    if not values.get("data"):
+        raise DnahnetError("--data: a prepared dataset directory is required")
     if not values.get("config"):
         raise DnahnetError("--config: a preset name or a config.json is required")
     return TrainOptions.from_values(values)
@@ -253,7 +261,7 @@ def _train(options, resume, world, run_dir, model, train_set, val_set, save_weig
     stream = ShardedBatches(
         train_set, seed=options.seed, micro_batch=options.batch_size,
         grad_accum=options.grad_accum, rank=world.rank, world_size=world.world_size,
-        reverse_complement=options.reverse_complement,
+        rc_augment=options.rc_augment,
     )
     fragment_length = int(getattr(train_set, "fragment_length", 0) or len(train_set[0]))
     steps = total_steps(options, stream.global_batch, fragment_length)
@@ -285,6 +293,8 @@ def _train(options, resume, world, run_dir, model, train_set, val_set, save_weig
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    if options.compile:
+        net = compiled_for_training(net)
 
     alpha = options.ratio_loss_weight
     micro = options.grad_accum

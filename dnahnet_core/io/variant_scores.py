@@ -1,0 +1,172 @@
+"""Writers of scored variants (``dnahnet score-variants``): VCF with INFO fields, or TSV.
+
+    with scored_variant_output(output, reader.header_lines, header) as write:
+        write(scored_records)      # a list of tasks.variants.ScoredRecord, in input order
+
+VCF (``.vcf``, ``.vcf.gz`` bgzipped + tabix-indexed, or stdout): every input header
+line and record is kept; the INFO fields ``DNAHNET_LLR`` (one value per ALT, ``.`` for
+an ALT not scored), ``DNAHNET_LLR_FWD``/``_REV`` (with strand averaging) and
+``DNAHNET_FLAGS`` are added, replacing any from an earlier run. TSV (``.tsv``,
+``.txt``): one row per ALT allele, ``NA`` where not scored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dnahnet_core import __version__
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.vcf import vcf_output, with_header_lines
+
+if TYPE_CHECKING:
+    from dnahnet_core.tasks.variants import ScoredRecord
+
+INFO_PREFIX = "DNAHNET_"
+
+
+@dataclass(frozen=True)
+class ScoringHeader:
+    """What the output says about how it was scored (VCF header lines, TSV columns)."""
+
+    window: int
+    reverse_complement: bool
+    circular: bool
+    model_name: str = ""
+    command_line: str = ""
+
+
+def output_kind(output: str | os.PathLike | None) -> str:
+    """'vcf' or 'tsv' from the output name (None or '-': VCF on stdout)."""
+    if output is None or str(output) == "-":
+        return "vcf"
+    name = Path(output).name.lower()
+    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+        return "vcf"
+    if name.endswith((".tsv", ".txt")):
+        return "tsv"
+    raise DnahnetError(f"{output}: unknown output format (use .vcf, .vcf.gz or .tsv)")
+
+
+@contextlib.contextmanager
+def scored_variant_output(
+    output: str | os.PathLike | None, input_header: list[str], header: ScoringHeader
+) -> Iterator[Callable[[list[ScoredRecord]], None]]:
+    """Open the output (atomically) and yield ``write(records)``."""
+    if output_kind(output) == "vcf":
+        lines = with_header_lines(
+            input_header, vcf_header_lines(header),
+            drop_prefixes=(f"##INFO=<ID={INFO_PREFIX}", "##dnahnet_"),
+        )
+        with vcf_output(output) as handle:
+            handle.write("\n".join(lines) + "\n")
+            yield lambda records: handle.writelines(
+                vcf_line(r, header.reverse_complement) + "\n" for r in records
+            )
+    else:
+        with atomic_open(output, "w") as handle:
+            handle.write(tsv_header(header.reverse_complement))
+            yield lambda records: handle.writelines(
+                row for r in records for row in tsv_rows(r, header.reverse_complement)
+            )
+
+
+def vcf_header_lines(header: ScoringHeader) -> list[str]:
+    w = header.window
+    strands = (
+        "mean of the forward and reverse-complement strands"
+        if header.reverse_complement
+        else "forward strand"
+    )
+    lines = [
+        f"##INFO=<ID={INFO_PREFIX}LLR,Number=A,Type=Float,"
+        'Description="dnaHNet log-likelihood ratio '
+        f"log P(ALT window) - log P(REF window), summed over all positions of a {w}-nt window "
+        f'centred on the REF allele ({strands}); negative = predicted deleterious">',
+    ]
+    if header.reverse_complement:
+        for tag, name in (("FWD", "forward strand"), ("REV", "reverse-complement strand")):
+            lines.append(
+                f'##INFO=<ID={INFO_PREFIX}LLR_{tag},Number=A,Type=Float,Description="dnaHNet '
+                f'log-likelihood ratio on the {name} alone">'
+            )
+    lines += [
+        f'##INFO=<ID={INFO_PREFIX}FLAGS,Number=.,Type=String,Description="dnaHNet notes: '
+        "REF_MISMATCH (REF differs from the FASTA), CLIPPED (window cut at a contig end), "
+        "WRAPPED (window wraps a circular contig), SKIPPED_<REASON> (an ALT not scored: "
+        'SYMBOLIC, STAR, BREAKEND, MISSING, NO_CHANGE)">',
+        f"##dnahnet_version={__version__}",
+        f"##dnahnet_model={header.model_name}",
+        f"##dnahnet_command={header.command_line}",
+        f"##dnahnet_scoring=window={w};"
+        f"reverse_complement={str(header.reverse_complement).lower()}"
+        f";circular={str(header.circular).lower()}",
+    ]
+    return lines
+
+
+def _number(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def _allele_cells(scored: ScoredRecord) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Per ALT: LLR, forward, reverse ('.' when not scored), and the record's flags with a
+    SKIPPED_<REASON> per ALT not scored, in ALT order."""
+    llr, forward, reverse, flags = [], [], [], list(scored.flags)
+    for allele in scored.alleles:
+        if isinstance(allele, str):
+            flags.append(f"SKIPPED_{allele.upper()}")
+            llr.append(".")
+            forward.append(".")
+            reverse.append(".")
+            continue
+        llr.append(_number(allele.llr))
+        forward.append("." if allele.reverse is None else _number(allele.forward))
+        reverse.append("." if allele.reverse is None else _number(allele.reverse))
+    return llr, forward, reverse, flags
+
+
+def vcf_line(scored: ScoredRecord, reverse_complement: bool) -> str:
+    """The input record with this run's INFO fields (earlier DNAHNET_ fields dropped)."""
+    llr, forward, reverse, flags = _allele_cells(scored)
+    updates = {}
+    if any(v != "." for v in llr):
+        updates[f"{INFO_PREFIX}LLR"] = ",".join(llr)
+        if reverse_complement:
+            updates[f"{INFO_PREFIX}LLR_FWD"] = ",".join(forward)
+            updates[f"{INFO_PREFIX}LLR_REV"] = ",".join(reverse)
+    if flags:
+        updates[f"{INFO_PREFIX}FLAGS"] = ",".join(flags)
+    return scored.record.line(updates, drop_prefix=INFO_PREFIX)
+
+
+def tsv_header(reverse_complement: bool) -> str:
+    columns = ["chrom", "pos", "ref", "alt", "llr"]
+    if reverse_complement:
+        columns += ["llr_forward", "llr_reverse"]
+    return "\t".join(columns + ["flags"]) + "\n"
+
+
+def _na(value: str) -> str:
+    return "NA" if value == "." else value
+
+
+def tsv_rows(scored: ScoredRecord, reverse_complement: bool) -> list[str]:
+    """One row per ALT allele: its scores and the record's flags (plus its own skip reason)."""
+    llr, forward, reverse, _ = _allele_cells(scored)
+    record = scored.record
+    rows = []
+    for i, alt in enumerate(record.alts or ["."]):
+        allele = scored.alleles[i]
+        skip = [f"SKIPPED_{allele.upper()}"] if isinstance(allele, str) else []
+        cells = [record.chrom, str(record.pos), record.ref, alt, _na(llr[i])]
+        if reverse_complement:
+            cells += [_na(forward[i]), _na(reverse[i])]
+        cells.append(",".join(list(scored.flags) + skip) or ".")
+        rows.append("\t".join(cells) + "\n")
+    return rows
