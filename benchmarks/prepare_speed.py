@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dnahnet_core.io.fasta import detect_compression
+from dnahnet_core.io.compression import detect_compression
 
 DEFAULT_POOL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "pool"
 

@@ -12,8 +12,8 @@ import pytest
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import fasta
+from dnahnet_core.io.compression import detect_compression
 from dnahnet_core.io.fasta import (
-    detect_compression,
     iter_token_records,
     load_genome,
     read_fasta,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dnahnet_core.data.sources import ACCESSION
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.fasta import open_text
+from dnahnet_core.io.compression import open_text
 
 REQUIRED = ("accession", "gtdb_representative", "gtdb_taxonomy")
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.fasta import compression_of, decompressing_reader, iter_token_records
+from dnahnet_core.io.compression import compression_of, decompressing_reader
+from dnahnet_core.io.fasta import iter_token_records
 
 FASTA_SUFFIXES = {".fa", ".fna", ".fasta", ".fas", ".ffn", ".frn", ".seq", ".fsa"}
 COMPRESSION_SUFFIXES = {".gz", ".bgz", ".xz", ".bz2"}

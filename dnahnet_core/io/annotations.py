@@ -32,8 +32,9 @@ from pathlib import Path
 
 from dnahnet_core.alphabet import normalise
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.compression import open_text
 from dnahnet_core.io.contigs import ContigMatcher
-from dnahnet_core.io.fasta import load_genome, open_text
+from dnahnet_core.io.fasta import load_genome
 
 # feature types that describe a whole record, not a feature on it
 _RECORD_TYPES = {"region", "source", "chromosome", "contig", "supercontig", "databank_entry"}

@@ -1,6 +1,5 @@
-"""Streaming FASTA reading with compression detected from the bytes.
+"""Streaming FASTA reading (plain, gzip/bgzip, xz, bz2: ``io.compression``) and writing.
 
-Handles plain, gzip (including bgzip and other multi-member gzip), xz and bz2.
 Errors name the file and the line or record: empty files, text that is not
 FASTA, truncated compressed streams, invalid nucleotides.
 
@@ -10,17 +9,14 @@ Two levels:
   decompressed stream in 1 MiB blocks, splits records with ``bytes.find`` and
   encodes each record to uint8 tokens in one numpy lookup. Memory: one record.
 - ``read_fasta`` / ``load_genome`` give records as upper-case strings on top of it.
+
+``fasta_text`` writes one record (80 nucleotides per line).
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
-import lzma
 import os
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +26,8 @@ import numpy as np
 
 from dnahnet_core.alphabet import INVALID, IUPAC_AMBIGUOUS, N, decode, encode
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.compression import TRUNCATION_ERRORS, detect_compression, open_binary
 
-_MAGIC = {
-    b"\x1f\x8b": "gzip",
-    b"\xfd7zXZ\x00": "xz",
-    b"BZh": "bz2",
-}
-_TRUNCATION_ERRORS = (EOFError, zlib.error, lzma.LZMAError, OSError)
 _BLOCK = 1 << 20
 _WHITESPACE = b" \t\r\n\v\f"
 
@@ -61,49 +52,6 @@ class FastaRecord:
     id: str
     description: str
     sequence: str  # upper case, IUPAC ambiguity codes as N
-
-
-def detect_compression(path: str | os.PathLike) -> str:
-    """'gzip', 'xz', 'bz2' or 'plain', from the first bytes of the file."""
-    with open(path, "rb") as handle:
-        head = handle.read(6)
-    return compression_of(head)
-
-
-def compression_of(head: bytes) -> str:
-    """'gzip', 'xz', 'bz2' or 'plain' from the first (up to 6) bytes of a stream."""
-    for magic, kind in _MAGIC.items():
-        if head.startswith(magic):
-            return kind
-    return "plain"
-
-
-def decompressing_reader(raw: BinaryIO, kind: str) -> BinaryIO:
-    """Wrap an open binary stream of compressed bytes in a reader of decompressed bytes."""
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if kind == "xz":
-        return lzma.LZMAFile(raw, "rb")
-    if kind == "bz2":
-        return bz2.BZ2File(raw, "rb")
-    return raw
-
-
-def open_binary(path: str | os.PathLike) -> io.BufferedIOBase:
-    """Open a possibly compressed file for reading decompressed bytes."""
-    kind = detect_compression(path)
-    if kind == "gzip":
-        return gzip.open(path, "rb")
-    if kind == "xz":
-        return lzma.open(path, "rb")
-    if kind == "bz2":
-        return bz2.open(path, "rb")
-    return open(path, "rb")
-
-
-def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a possibly compressed text file (GFF, VCF-like tables, GenBank)."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")
 
 
 def iter_token_records(
@@ -131,7 +79,7 @@ def iter_token_records(
                 if not block:
                     break
                 yield from parser.feed(block)
-        except _TRUNCATION_ERRORS as error:
+        except TRUNCATION_ERRORS as error:
             if isinstance(error, DnahnetError):
                 raise
             if not compressed:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_path
-from dnahnet_core.io.fasta import open_binary, open_text
+from dnahnet_core.io.compression import open_binary, open_text
 from dnahnet_core.progress import log
 
 _BASES = re.compile(r"^[ACGTNRYSWKMBDHVacgtnryswkmbdhv]+$")
