@@ -17,9 +17,10 @@ from dnahnet_core.errors import DnahnetError
 from dnahnet_core.train import checkpoint as ckpt
 from dnahnet_core.train.data import ShardedBatches, collate
 from dnahnet_core.train.evaluate import evaluate_split
-from dnahnet_core.train.loop import NonFinite, TrainOptions, resolve_options, train
+from dnahnet_core.train.loop import NonFinite, train
 from dnahnet_core.train.metrics import read_metrics
 from dnahnet_core.train.optim import WarmupCosine, build_optimizer, default_param_groups
+from dnahnet_core.train.options import TrainOptions, resolve_options
 from tests.train_helpers import ListDataset, ToyLM
 
 

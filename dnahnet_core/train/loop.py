@@ -1,10 +1,12 @@
-"""The training loop behind ``dnahnet train``.
+"""The training loop behind ``dnahnet train``: a run, its state, one step, the loop.
 
-One optimizer step: this rank's ``grad_accum`` micro-batches (see ``data.py``),
-loss = NLL / (valid nucleotides of the global batch) + alpha * mean ratio loss,
-backward (DDP all-reduces the gradients on the last micro-batch), one small
-all-reduce of the step's statistics, a finiteness check, clipping, AdamW, and the
-warm-up + cosine schedule. Rank 0 alone writes metrics and checkpoints.
+``start_run`` builds everything a run needs (``Run``) and the counters a checkpoint
+saves (``RunState``, restored on ``--resume``). ``train_step`` is one optimizer step:
+this rank's ``grad_accum`` micro-batches (see ``data.py``), loss = NLL / (valid
+nucleotides of the global batch) + alpha * mean ratio loss, backward (DDP all-reduces
+the gradients on the last micro-batch), one small all-reduce of the step's statistics,
+a finiteness check, clipping and AdamW. ``_train`` is the loop: schedule, step, log,
+validate, save. Rank 0 alone writes metrics and checkpoints.
 
 Stopping: a first Ctrl-C (SIGINT) or a SIGTERM (SLURM pre-emption, torchrun
 shutting down) finishes the current step on every rank, saves a checkpoint and
@@ -16,7 +18,6 @@ naming the step; the checkpoints already written stay untouched.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import signal
@@ -36,6 +37,7 @@ from dnahnet_core.train import checkpoint as ckpt
 from dnahnet_core.train import distributed
 from dnahnet_core.train.compile import compiled_for_training
 from dnahnet_core.train.data import ShardedBatches
+from dnahnet_core.train.distributed import World
 from dnahnet_core.train.evaluate import evaluate_split
 from dnahnet_core.train.metrics import (
     Interval,
@@ -45,59 +47,8 @@ from dnahnet_core.train.metrics import (
     truncate_metrics,
 )
 from dnahnet_core.train.optim import WarmupCosine, build_optimizer, default_warmup
+from dnahnet_core.train.options import TrainOptions, total_steps
 from dnahnet_core.train.precision import autocast, resolve_precision
-
-DEFAULT_MAX_STEPS = 1000
-
-
-@dataclass
-class TrainOptions:
-    """Everything that defines a run; saved as ``RUNDIR/run.json``."""
-
-    data: str = ""
-    config: str | None = None
-    out: str = ""
-    max_steps: int | None = None
-    tokens: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup: int | None = None
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    ratio_loss_weight: float = 0.03
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False  # torch.compile the model (compile.py)
-    rc_augment: bool = True  # random reverse-complement augmentation
-    log_every: int = 10
-    eval_every: int = 200
-    eval_fragments: int = 256
-    save_every: int = 500
-    keep: int = 3
-    tensorboard: bool = False
-    stop_after: int | None = None  # steps in this session; the schedule still follows max_steps
-
-    # options that may differ between the sessions of one run without changing its meaning
-    SESSION = ("out", "data", "device", "resume", "stop_after", "tensorboard", "log_every",
-               "eval_every", "eval_fragments", "save_every", "keep", "max_steps", "tokens",
-               "compile")
-    # names that runs saved before a rename still use
-    RENAMED = {"reverse_complement": "rc_augment"}
-
-    @classmethod
-    def from_values(cls, values: dict) -> TrainOptions:
-        values = {cls.RENAMED.get(k, k): v for k, v in values.items()}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise DnahnetError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -113,6 +64,57 @@ class TrainResult:
 
 class NonFinite(DnahnetError):
     """Raised when the loss or the gradient norm is NaN or infinite."""
+
+
+@dataclass
+class Run:
+    """Everything a training run needs, built once by ``start_run``."""
+
+    options: TrainOptions
+    world: World
+    run_dir: Path
+    precision: str
+    model: nn.Module  # the plain model: optimizer, clipping, checkpoints, validation
+    net: nn.Module  # what the step calls: the model, DDP-wrapped and/or compiled
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosine
+    stream: ShardedBatches
+    steps: int  # the optimizer steps of the whole run
+    warmup: int
+    train_set: object
+    val_set: object
+    save_weights: ckpt.SaveWeights
+    metrics: MetricsLog | None  # rank 0 only
+    result: TrainResult
+
+    @property
+    def device(self) -> torch.device:
+        return self.world.device
+
+
+@dataclass
+class RunState:
+    """The counters a checkpoint saves (restored on --resume), and this session's marks."""
+
+    step: int = 0
+    samples_seen: int = 0
+    tokens_seen: int = 0
+    val: dict | None = None  # the last validation
+    last_saved: int | None = None  # step of the last checkpoint written or resumed from
+    last_eval: int | None = None
+    session_steps: int = 0
+
+
+@dataclass
+class StepStats:
+    """One optimizer step, summed over micro-batches and ranks."""
+
+    nll_sum: float  # nats over the valid nucleotides of the global batch
+    nucleotides: float
+    ratio_loss: float  # mean over micro-batches and ranks (unweighted)
+    grad_norm: float  # before clipping
+    stages: torch.Tensor  # [S, 3] mean (compression, mean_prob, selected) per stage
+    stop_requested: bool  # on any rank
 
 
 class _StopRequest:
@@ -141,38 +143,245 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def resolve_options(values: dict, resume: bool) -> TrainOptions:
-    """Options for this session: on resume, the run's saved options overridden by ``values``."""
-    values = {k: v for k, v in values.items() if v is not None}
-    if not values.get("out"):
-        raise DnahnetError("--out: a run directory is required")
-    run_dir = Path(values["out"])
-    if resume:
-        saved_path = run_dir / "run.json"
-        if ckpt.latest_checkpoint(run_dir) is None or not saved_path.is_file():
-            raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
-        saved = json.loads(saved_path.read_text())
-        saved.pop("stop_after", None)  # a limit of the previous session only
-        if "max_steps" in values or "tokens" in values:  # a new length replaces the old one
-            saved["max_steps"] = saved["tokens"] = None
-        changed = [
-            k for k, v in values.items()
-            if k in saved and saved[k] != v and k not in TrainOptions.SESSION
-        ]
-        if changed:
-            log(f"resume: overriding the run's {', '.join(changed)}")
-        saved.update(values)
-        return TrainOptions.from_values(saved)
-    if ckpt.latest_checkpoint(run_dir) is not None:
-        raise DnahnetError(
-            f"--out {run_dir}: already holds a training run; pass --resume to continue it "
-            "or choose another directory"
+def train(
+    options: TrainOptions,
+    *,
+    resume: bool = False,
+    model: nn.Module | None = None,
+    train_set=None,
+    val_set=None,
+    save_weights: ckpt.SaveWeights | None = None,
+    on_step: Callable[[int, dict], None] | None = None,
+    show_progress: bool | None = None,
+) -> TrainResult:
+    """Train (or resume) the run in ``options.out``. ``model``/``train_set``/``val_set`` are
+    built from ``options`` unless given (tests and notebooks pass their own)."""
+    options.check()
+    world = distributed.setup(options.device)
+    try:
+        run, state = start_run(options, resume, world, model, train_set, val_set, save_weights)
+        return _train(run, state, on_step, show_progress)
+    finally:
+        distributed.teardown()
+
+
+def _train(run: Run, state: RunState, on_step, show_progress) -> TrainResult:
+    options, result = run.options, run.result
+    interval = Interval()
+    interval.reset(time.perf_counter())
+    show = run.world.is_main and (interactive() if show_progress is None else show_progress)
+    with _StopRequest() as stop, progress("steps", enabled=show) as bar:
+        task = bar.add_task("training", total=run.steps, completed=state.step, rate="")
+        while state.step < run.steps:
+            lr = run.schedule.apply(run.optimizer, state.step)
+            stats = train_step(run, state, stop.requested)
+
+            state.step += 1
+            state.session_steps += 1
+            state.samples_seen += run.stream.global_batch
+            state.tokens_seen += int(stats.nucleotides)
+            interval.add(
+                loss=stats.nll_sum / stats.nucleotides
+                + options.ratio_loss_weight * stats.ratio_loss,
+                nll_sum=stats.nll_sum, count=stats.nucleotides, ratio=stats.ratio_loss,
+                grad_norm=stats.grad_norm, stages=stats.stages,
+            )
+            bar.update(task, completed=state.step)
+            last = state.step == run.steps
+            busy = False  # validation and checkpoints do not count as training time
+
+            if state.step % options.log_every == 0 or last:
+                record = interval.record(step=state.step, tokens=state.tokens_seen, lr=lr,
+                                         now=time.perf_counter())
+                result.last = record
+                if run.metrics is not None:
+                    _write_record(run, record)
+                    bar.update(task, description=_describe(record),
+                               rate=f"{record['nt_per_s']:,.0f} nt/s")
+                    if not show:
+                        log(_describe(record) + f" lr {lr:.2e} {record['nt_per_s']:,.0f} nt/s")
+                interval.reset(time.perf_counter())
+            if state.step % options.eval_every == 0 or last:
+                validate(run, state)
+                busy = True
+            stopping = stats.stop_requested
+            paused = options.stop_after is not None and state.session_steps >= options.stop_after
+            if state.step % options.save_every == 0 or last or stopping or paused:
+                save(run, state)
+                busy = True
+            if busy:
+                interval.started = time.perf_counter()
+            if on_step is not None:
+                on_step(state.step, result.last or {})
+            if stopping or paused:
+                result.status = "interrupted" if stopping else "paused"
+                break
+    if state.last_eval != state.step and result.status == "finished":
+        validate(run, state)
+    if state.last_saved != state.step:
+        save(run, state)
+    if run.metrics is not None:
+        run.metrics.close()
+    result.step = state.step
+    return result
+
+
+def train_step(run: Run, state: RunState, stop_requested: bool) -> StepStats:
+    """One optimizer step on the next global batch (this rank's micro-batches)."""
+    world, device, net = run.world, run.device, run.net
+    micro = run.options.grad_accum
+    batches = run.stream.step(state.samples_seen)
+    count = torch.tensor(float(sum(int(m.sum()) for _, m in batches)), device=device)
+    global_count = world.all_reduce_sum(count.clone())
+    nll_sum = torch.zeros((), device=device)
+    ratio_sum = torch.zeros((), device=device)
+    stages = None
+    for k, (tokens, mask) in enumerate(batches):
+        tokens, mask = tokens.to(device), mask.to(device)
+        sync = world.distributed and k < micro - 1  # DDP all-reduces on the last micro-batch
+        with net.no_sync() if sync else contextlib.nullcontext():
+            with autocast(device, run.precision):
+                out = net(tokens, mask)
+            nll = token_nll(out.logits, tokens, mask)
+            ratio = out.ratio_loss if out.ratio_loss is not None else 0.0
+            ratio = torch.as_tensor(ratio, device=device).float()
+            loss = (nll * world.world_size / global_count
+                    + run.options.ratio_loss_weight * ratio / micro)
+            loss.backward()
+        nll_sum += nll.detach()
+        ratio_sum += ratio.detach()
+        st = stage_stats(out, device)
+        stages = st if stages is None else stages + st
+    flag = torch.tensor([1.0 if stop_requested else 0.0], device=device)
+    packed = torch.cat([nll_sum.view(1), ratio_sum.view(1), flag, stages.reshape(-1)])
+    world.all_reduce_sum(packed)  # one small all-reduce for the whole step's statistics
+    parts = micro * world.world_size
+    nll_total, ratio_mean = packed[0].item(), packed[1].item() / parts
+    if not (math.isfinite(nll_total) and math.isfinite(ratio_mean)):
+        raise NonFinite(_nonfinite_message("loss", run, state))
+    clip = run.options.grad_clip if run.options.grad_clip > 0 else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), clip).item()
+    if not math.isfinite(grad_norm):
+        raise NonFinite(_nonfinite_message("gradient norm", run, state))
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return StepStats(
+        nll_sum=nll_total, nucleotides=global_count.item(), ratio_loss=ratio_mean,
+        grad_norm=grad_norm, stages=packed[3:].view(-1, 3) / parts,
+        stop_requested=packed[2].item() > 0,
+    )
+
+
+def start_run(
+    options: TrainOptions,
+    resume: bool,
+    world: World,
+    model: nn.Module | None = None,
+    train_set=None,
+    val_set=None,
+    save_weights: ckpt.SaveWeights | None = None,
+) -> tuple[Run, RunState]:
+    """The run (data, model, optimizer, schedule, metrics) and its state, resumed if asked."""
+    run_dir = Path(options.out)
+    device = world.device
+    precision = resolve_precision(options.precision, device)
+    checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
+    if train_set is None:
+        train_set, val_set = _open_datasets(options)
+    if len(train_set) == 0:
+        raise DnahnetError(f"--data {options.data}: the train split is empty")
+    if model is None:
+        model, save_weights = _build_model(options, checkpoint)
+    save_weights = save_weights or ckpt.plain_save_weights
+    model.to(device)
+    model.train()
+
+    stream = ShardedBatches(
+        train_set, seed=options.seed, micro_batch=options.batch_size,
+        grad_accum=options.grad_accum, rank=world.rank, world_size=world.world_size,
+        rc_augment=options.rc_augment,
+    )
+    fragment_length = int(getattr(train_set, "fragment_length", 0) or len(train_set[0]))
+    steps = total_steps(options, stream.global_batch, fragment_length)
+    warmup = options.warmup if options.warmup is not None else default_warmup(steps)
+    schedule = WarmupCosine(options.lr, warmup, steps, options.min_lr_ratio)
+    optimizer = build_optimizer(model, options.lr, options.weight_decay)
+
+    state = RunState()
+    torch.manual_seed(options.seed + 1000 * world.rank)
+    if checkpoint is not None:
+        saved = ckpt.load_checkpoint(checkpoint, model, optimizer, rank=world.rank,
+                                     world_size=world.world_size)
+        state = RunState(step=saved["step"], samples_seen=saved["samples_seen"],
+                         tokens_seen=saved["tokens"], val=saved.get("val"),
+                         last_saved=saved["step"], last_eval=saved["step"])
+        if world.is_main:
+            log(f"resuming {run_dir} from step {state.step} ({checkpoint.name})")
+
+    metrics = None
+    if world.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if checkpoint is not None:
+            truncate_metrics(run_dir / "metrics.jsonl", state.step)
+        with atomic_open(run_dir / "run.json", "w") as handle:
+            json.dump(options.to_dict(), handle, indent=2)
+        metrics = MetricsLog(run_dir, options.tensorboard)
+
+    net = model
+    if world.distributed:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
         )
-    if not values.get("data"):
-        raise DnahnetError("--data: a prepared dataset directory is required")
-    if not values.get("config"):
-        raise DnahnetError("--config: a preset name or a config.json is required")
-    return TrainOptions.from_values(values)
+    if options.compile:
+        net = compiled_for_training(net)
+    result = TrainResult(step=state.step, status="finished", run_dir=run_dir)
+    run = Run(options, world, run_dir, precision, model, net, optimizer, schedule, stream,
+              steps, warmup, train_set, val_set, save_weights, metrics, result)
+    return run, state
+
+
+def save(run: Run, state: RunState) -> Path:
+    """A checkpoint of this step (every rank takes part: the RNG states are gathered)."""
+    options, world = run.options, run.world
+    rng = world.gather_objects(ckpt.capture_rng())
+    path = run.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(state.step)
+    if world.is_main:
+        meta = {"step": state.step, "tokens": state.tokens_seen, "val": state.val,
+                "config_source": options.config, "data": options.data}
+        saved = {"samples_seen": state.samples_seen, "tokens": state.tokens_seen,
+                 "epoch": state.samples_seen // len(run.train_set), "total_steps": run.steps,
+                 "warmup": run.warmup, "val": state.val, "options": options.to_dict()}
+        path = ckpt.save_checkpoint(
+            run.run_dir, step=state.step, model=run.model, optimizer=run.optimizer,
+            state=saved, rng_per_rank=rng, metadata=meta, keep=options.keep,
+            save_weights=run.save_weights,
+        )
+    state.last_saved = state.step
+    run.result.checkpoint = path
+    return path
+
+
+def validate(run: Run, state: RunState) -> None:
+    """Bits per nucleotide on the validation split (the first --eval-fragments)."""
+    state.last_eval = state.step
+    if run.val_set is None or len(run.val_set) == 0:
+        return
+    state.val = evaluate_split(
+        run.model, run.val_set, batch_size=run.options.batch_size, device=run.device,
+        precision=run.precision, max_fragments=run.options.eval_fragments, world=run.world,
+    )
+    run.result.val = state.val
+    if run.metrics is not None:
+        _write_record(run, {"kind": "val", "step": state.step, "tokens": state.tokens_seen,
+                            **state.val})
+        log(f"step {state.step}: validation bpb {state.val['bpb']:.4f}")
+
+
+def _write_record(run: Run, record: dict) -> None:
+    run.metrics.write(record)
+    run.result.history.append(record)
 
 
 def _open_datasets(options: TrainOptions):
@@ -200,233 +409,6 @@ def _build_model(options: TrainOptions, checkpoint: Path | None):
     return model, save_weights
 
 
-def total_steps(options: TrainOptions, global_batch: int, fragment_length: int) -> int:
-    if options.max_steps is not None and options.tokens is not None:
-        raise DnahnetError("give --max-steps or --tokens, not both")
-    if options.tokens is not None:
-        return max(1, math.ceil(options.tokens / (global_batch * fragment_length)))
-    return options.max_steps if options.max_steps is not None else DEFAULT_MAX_STEPS
-
-
-def _check_options(options: TrainOptions) -> None:
-    for name in ("batch_size", "grad_accum", "log_every", "eval_every", "save_every", "keep"):
-        if getattr(options, name) < 1:
-            raise DnahnetError(f"--{name.replace('_', '-')}: must be at least 1")
-    if options.lr <= 0:
-        raise DnahnetError("--lr: must be positive")
-    if options.max_steps is not None and options.max_steps < 1:
-        raise DnahnetError("--max-steps: must be at least 1")
-
-
-def train(
-    options: TrainOptions,
-    *,
-    resume: bool = False,
-    model: nn.Module | None = None,
-    train_set=None,
-    val_set=None,
-    save_weights: ckpt.SaveWeights | None = None,
-    on_step: Callable[[int, dict], None] | None = None,
-    show_progress: bool | None = None,
-) -> TrainResult:
-    """Train (or resume) the run in ``options.out``. ``model``/``train_set``/``val_set`` are
-    built from ``options`` unless given (tests and notebooks pass their own)."""
-    _check_options(options)
-    run_dir = Path(options.out)
-    world = distributed.setup(options.device)
-    try:
-        return _train(options, resume, world, run_dir, model, train_set, val_set,
-                      save_weights, on_step, show_progress)
-    finally:
-        distributed.teardown()
-
-
-def _train(options, resume, world, run_dir, model, train_set, val_set, save_weights,
-           on_step, show_progress) -> TrainResult:
-    device = world.device
-    precision = resolve_precision(options.precision, device)
-    checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None
-    if resume and checkpoint is None:
-        raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
-    if train_set is None:
-        train_set, val_set = _open_datasets(options)
-    if len(train_set) == 0:
-        raise DnahnetError(f"--data {options.data}: the train split is empty")
-    if model is None:
-        model, save_weights = _build_model(options, checkpoint)
-    save_weights = save_weights or ckpt.plain_save_weights
-    model.to(device)
-    model.train()
-
-    stream = ShardedBatches(
-        train_set, seed=options.seed, micro_batch=options.batch_size,
-        grad_accum=options.grad_accum, rank=world.rank, world_size=world.world_size,
-        rc_augment=options.rc_augment,
-    )
-    fragment_length = int(getattr(train_set, "fragment_length", 0) or len(train_set[0]))
-    steps = total_steps(options, stream.global_batch, fragment_length)
-    warmup = options.warmup if options.warmup is not None else default_warmup(steps)
-    schedule = WarmupCosine(options.lr, warmup, steps, options.min_lr_ratio)
-    optimizer = build_optimizer(model, options.lr, options.weight_decay)
-
-    step, samples_seen, tokens_seen, val = 0, 0, 0, None
-    torch.manual_seed(options.seed + 1000 * world.rank)
-    if checkpoint is not None:
-        state = ckpt.load_checkpoint(checkpoint, model, optimizer, rank=world.rank,
-                                     world_size=world.world_size)
-        step, samples_seen, tokens_seen = state["step"], state["samples_seen"], state["tokens"]
-        val = state.get("val")
-        if world.is_main:
-            log(f"resuming {run_dir} from step {step} ({checkpoint.name})")
-
-    metrics = None
-    if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if checkpoint is not None:
-            truncate_metrics(run_dir / "metrics.jsonl", step)
-        with atomic_open(run_dir / "run.json", "w") as handle:
-            json.dump(options.to_dict(), handle, indent=2)
-        metrics = MetricsLog(run_dir, options.tensorboard)
-
-    net = model
-    if world.distributed:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if options.compile:
-        net = compiled_for_training(net)
-
-    alpha = options.ratio_loss_weight
-    micro = options.grad_accum
-    result = TrainResult(step=step, status="finished", run_dir=run_dir)
-    last_saved = step if checkpoint is not None else None
-    last_eval = step if checkpoint is not None else None
-
-    def save() -> Path:
-        nonlocal last_saved
-        rng = world.gather_objects(ckpt.capture_rng())
-        path = run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(step)
-        if world.is_main:
-            meta = {"step": step, "tokens": tokens_seen, "val": val,
-                    "config_source": options.config, "data": options.data}
-            state = {"samples_seen": samples_seen, "tokens": tokens_seen,
-                     "epoch": samples_seen // len(train_set), "total_steps": steps,
-                     "warmup": warmup, "val": val, "options": options.to_dict()}
-            path = ckpt.save_checkpoint(
-                run_dir, step=step, model=model, optimizer=optimizer, state=state,
-                rng_per_rank=rng, metadata=meta, keep=options.keep, save_weights=save_weights,
-            )
-        last_saved = step
-        result.checkpoint = path
-        return path
-
-    def validate() -> None:
-        nonlocal val, last_eval
-        last_eval = step
-        if val_set is None or len(val_set) == 0:
-            return
-        val = evaluate_split(model, val_set, batch_size=options.batch_size, device=device,
-                             precision=precision, max_fragments=options.eval_fragments,
-                             world=world)
-        record = {"kind": "val", "step": step, "tokens": tokens_seen, **val}
-        result.val = val
-        if metrics is not None:
-            metrics.write(record)
-            result.history.append(record)
-            log(f"step {step}: validation bpb {val['bpb']:.4f}")
-
-    session_steps = 0
-    interval = Interval()
-    interval.reset(time.perf_counter())
-    show = world.is_main and (interactive() if show_progress is None else show_progress)
-    with _StopRequest() as stop, progress("steps", enabled=show) as bar:
-        task = bar.add_task("training", total=steps, completed=step, rate="")
-        while step < steps:
-            lr = schedule.apply(optimizer, step)
-            batches = stream.step(samples_seen)
-            count = torch.tensor(float(sum(int(m.sum()) for _, m in batches)), device=device)
-            global_count = world.all_reduce_sum(count.clone())
-            nll_sum = torch.zeros((), device=device)
-            ratio_sum = torch.zeros((), device=device)
-            stages = None
-            for k, (tokens, mask) in enumerate(batches):
-                tokens, mask = tokens.to(device), mask.to(device)
-                sync = world.distributed and k < micro - 1
-                with net.no_sync() if sync else contextlib.nullcontext():
-                    with autocast(device, precision):
-                        out = net(tokens, mask)
-                    nll = token_nll(out.logits, tokens, mask)
-                    ratio = out.ratio_loss if out.ratio_loss is not None else 0.0
-                    ratio = torch.as_tensor(ratio, device=device).float()
-                    loss = nll * world.world_size / global_count + alpha * ratio / micro
-                    loss.backward()
-                nll_sum += nll.detach()
-                ratio_sum += ratio.detach()
-                st = stage_stats(out, device)
-                stages = st if stages is None else stages + st
-            flag = torch.tensor([1.0 if stop.requested else 0.0], device=device)
-            packed = torch.cat([nll_sum.view(1), ratio_sum.view(1), flag, stages.reshape(-1)])
-            world.all_reduce_sum(packed)
-            parts = micro * world.world_size
-            nll_total, ratio_mean = packed[0].item(), packed[1].item() / parts
-            if not (math.isfinite(nll_total) and math.isfinite(ratio_mean)):
-                raise NonFinite(_nonfinite_message("loss", step + 1, last_saved, run_dir))
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                model.parameters(), options.grad_clip if options.grad_clip > 0 else math.inf
-            ).item()
-            if not math.isfinite(grad_norm):
-                raise NonFinite(_nonfinite_message("gradient norm", step + 1, last_saved, run_dir))
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            step += 1
-            session_steps += 1
-            samples_seen += stream.global_batch
-            tokens_seen += int(global_count.item())
-            interval.add(
-                loss=nll_total / global_count.item() + alpha * ratio_mean, nll_sum=nll_total,
-                count=global_count.item(), ratio=ratio_mean, grad_norm=grad_norm,
-                stages=packed[3:].view(-1, 3) / parts,
-            )
-            bar.update(task, completed=step)
-            busy = False
-            if step % options.log_every == 0 or step == steps:
-                record = interval.record(step=step, tokens=tokens_seen, lr=lr,
-                                         now=time.perf_counter())
-                result.last = record
-                if metrics is not None:
-                    metrics.write(record)
-                    result.history.append(record)
-                    bar.update(task, description=_describe(record),
-                               rate=f"{record['nt_per_s']:,.0f} nt/s")
-                    if not show:
-                        log(_describe(record) + f" lr {lr:.2e} {record['nt_per_s']:,.0f} nt/s")
-                interval.reset(time.perf_counter())
-            if step % options.eval_every == 0 or step == steps:
-                validate()
-                busy = True
-            stopping = packed[2].item() > 0
-            paused = options.stop_after is not None and session_steps >= options.stop_after
-            if step % options.save_every == 0 or step == steps or stopping or paused:
-                save()
-                busy = True
-            if busy:
-                interval.started = time.perf_counter()
-            if on_step is not None:
-                on_step(step, result.last or {})
-            if stopping or paused:
-                result.status = "interrupted" if stopping else "paused"
-                break
-    if last_eval != step and result.status == "finished":
-        validate()
-    if last_saved != step:
-        save()
-    if metrics is not None:
-        metrics.close()
-    result.step = step
-    return result
-
-
 def _describe(record: dict) -> str:
     ratios = "/".join(
         f"{record[k]:.2f}" for k in sorted(record) if k.startswith("compression_")
@@ -435,11 +417,11 @@ def _describe(record: dict) -> str:
     return text + (f" L/L' {ratios}" if ratios else "")
 
 
-def _nonfinite_message(what: str, step: int, last_saved: int | None, run_dir: Path) -> str:
-    if last_saved is None:
+def _nonfinite_message(what: str, run: Run, state: RunState) -> str:
+    if state.last_saved is None:
         kept = "no checkpoint was written yet"
     else:
-        path = run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(last_saved)
+        path = run.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(state.last_saved)
         kept = f"the last good checkpoint is {path}"
-    return (f"non-finite {what} at step {step}: training stopped; {kept} "
+    return (f"non-finite {what} at step {state.step + 1}: training stopped; {kept} "
             "(try a lower --lr or --precision fp32)")
