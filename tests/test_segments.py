@@ -1,4 +1,4 @@
-"""`dnahnet segments`: tiling, stitching, chunk composition, BED/bedGraph output."""
+"""`dnahnet segments`: tiles, stitched predictions, chunk composition, BED/bedGraph output."""
 
 from __future__ import annotations
 

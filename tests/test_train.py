@@ -295,6 +295,59 @@ def test_tokens_budget_sets_the_number_of_steps(tmp_path):
     assert result.step == 3
 
 
+def test_a_run_saved_before_the_rc_augment_rename_resumes(tmp_path):
+    run_toy(tmp_path / "straight", max_steps=8, rc_augment=False)
+    run_toy(tmp_path / "old", max_steps=8, stop_after=4, rc_augment=False)
+    saved = json.loads((tmp_path / "old" / "run.json").read_text())
+    saved["reverse_complement"] = saved.pop("rc_augment")  # run.json as written before
+    (tmp_path / "old" / "run.json").write_text(json.dumps(saved))
+    options = resolve_options({"out": str(tmp_path / "old")}, resume=True)
+    assert options.rc_augment is False
+    train(options, resume=True, model=ToyLM(seed=9), train_set=ListDataset(40),
+          val_set=ListDataset(8, seed=1), show_progress=False)
+    assert train_losses(tmp_path / "old") == train_losses(tmp_path / "straight")
+
+
+class _CountingWrapper(torch.nn.Module):
+    """Stands in for torch.compile's wrapper: forwards to the module and counts calls."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+        self.calls = 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        return self.module(*args, **kwargs)
+
+
+def test_compile_wraps_what_the_step_runs_and_checkpoints_keep_plain_names(tmp_path, monkeypatch):
+    from dnahnet_core.train import loop
+
+    wrappers = []
+
+    def counting(module):
+        wrappers.append(_CountingWrapper(module))
+        return wrappers[-1]
+
+    monkeypatch.setattr(loop, "compiled_for_training", counting)
+    run_toy(tmp_path / "plain", max_steps=3)
+    assert not wrappers
+    run_toy(tmp_path / "compiled", max_steps=3, compile=True)
+    assert len(wrappers) == 1 and wrappers[0].calls == 3  # one micro-batch per step
+    assert train_losses(tmp_path / "compiled") == train_losses(tmp_path / "plain")
+    plain = (tmp_path / "plain" / "model.safetensors").read_bytes()
+    assert (tmp_path / "compiled" / "model.safetensors").read_bytes() == plain
+
+
+@pytest.mark.slow
+def test_torch_compile_trains_like_eager(tmp_path):
+    run_toy(tmp_path / "eager", max_steps=3)
+    run_toy(tmp_path / "compiled", max_steps=3, compile=True)
+    eager, compiled = train_losses(tmp_path / "eager"), train_losses(tmp_path / "compiled")
+    assert compiled == pytest.approx(eager, rel=1e-5)
+
+
 # --- with the real model and a prepared dataset -----------------------------------------------
 
 

@@ -1,1 +1,1 @@
-"""Readers and writers of genome file formats."""
+"""Readers and writers of genome file formats; every result format of the tasks is written here."""
