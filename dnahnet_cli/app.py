@@ -29,6 +29,7 @@ COMMANDS = {
     "essentiality": "essentiality",
     "segments": "segments",
     "segments-report": "segments_report",
+    "check-model": "check_model",
     "demo": "demo",
 }
 
