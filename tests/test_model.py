@@ -99,28 +99,50 @@ def test_padding_does_not_change_valid_positions():
     torch.testing.assert_close(a.ratio_loss, b.ratio_loss, rtol=1e-5, atol=1e-5)
 
 
-def _dense_window_attention(attn, x, window):
-    b, t, d = x.shape
-    q, k, v = attn.qkv(x).view(b, t, 3, attn.num_heads, attn.head_dim).unbind(2)
-    from dnahnet_core.model.attention import rotary
-
-    pos = torch.arange(t)[None].expand(b, t)
-    q, k = rotary(q, pos, attn.rope_base), rotary(k, pos, attn.rope_base)
-    i, j = torch.arange(t)[:, None], torch.arange(t)[None]
-    allowed = (j <= i) & (i - j < window)
-    out = F.scaled_dot_product_attention(
-        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=allowed
-    )
-    return attn.out_proj(out.transpose(1, 2).reshape(b, t, d))
-
-
 @pytest.mark.parametrize("length", [16, 50, 100])
-def test_sliding_window_attention_equals_dense_reference(length):
+@pytest.mark.parametrize("block", [None, 4, 16])
+def test_sliding_window_attention_equals_dense_reference(length, block):
+    from dnahnet_core.model.attention import attention_reference, sliding_window_attention
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, length, 8) for _ in range(3))
+    pos = torch.arange(length)[None].expand(2, -1)
+    valid = torch.ones(2, length, dtype=torch.bool)
+    got = sliding_window_attention(q, k, v, window=16, block=block, blocks_per_call=2)
+    torch.testing.assert_close(
+        got, attention_reference(q, pos, k, v, pos, valid, 16), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_masked_attention_with_cache_equals_dense_reference():
+    from dnahnet_core.model.attention import attention_reference, masked_attention
+
+    torch.manual_seed(1)
+    cached, t, window = 7, 40, 12
+    q = torch.randn(2, 2, t, 8)
+    keys, values = torch.randn(2, 2, cached + t, 8), torch.randn(2, 2, cached + t, 8)
+    # element 1's cache has a padded slot in the middle and lags 3 positions behind
+    key_pos = torch.stack([torch.arange(cached + t), torch.arange(cached + t) - 3])
+    key_valid = torch.ones(2, cached + t, dtype=torch.bool)
+    key_valid[1, 4] = False
+    q_pos = key_pos[:, cached:]
+    got = masked_attention(q, q_pos, keys, values, key_pos, key_valid, window, cached)
+    want = attention_reference(q, q_pos, keys, values, key_pos, key_valid, window)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_attention_layer_uses_the_band_of_the_window():
     torch.manual_seed(0)
     attn = Attention(32, 4, window=16, rope_base=10000.0)
-    x = torch.randn(2, length, 32)
-    got, _ = attn(x, torch.ones(2, length, dtype=torch.bool))
-    torch.testing.assert_close(got, _dense_window_attention(attn, x, 16), rtol=1e-5, atol=1e-5)
+    x = torch.randn(1, 60, 32)
+    with torch.no_grad():
+        base, _ = attn(x, torch.ones(1, 60, dtype=torch.bool))
+        x2 = x.clone()
+        x2[:, 10] += 1.0  # position 10 is outside the window of positions >= 26
+        moved, _ = attn(x2, torch.ones(1, 60, dtype=torch.bool))
+    assert not torch.allclose(base[:, 10:26], moved[:, 10:26])
+    torch.testing.assert_close(base[:, 26:], moved[:, 26:], rtol=0, atol=0)
+    torch.testing.assert_close(base[:, :10], moved[:, :10], rtol=0, atol=0)
 
 
 def test_baselines_match_dnahnet_small_parameter_count():

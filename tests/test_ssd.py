@@ -100,3 +100,27 @@ def test_chunk_then_dechunk_places_each_chunk_on_its_positions():
     out, _ = dechunk(chunks, p_one, chunk_valid, boundary)
     assert out[0, :, 0].tolist() == pytest.approx([0, 0, 0, 3, 4, 4, 6, 6], abs=1e-2)
     assert out[1, :, 0].tolist() == pytest.approx([8, 9, 9, 9, 9, 9, 9, 15], abs=1e-2)
+
+
+def test_bf16_inputs_run_the_chunk_products_in_bf16_close_to_fp32():
+    x, dt, A, B, C = (t.float() for t in _inputs(300, h=4, p=8, n=8, seed=3))
+    dt = dt * 0.1
+    y32, final32 = ssd_scan(x, dt, A, B, C, chunk_size=32)
+    y16, final16 = ssd_scan(x.bfloat16(), dt, A, B.bfloat16(), C.bfloat16(), chunk_size=32)
+    assert y16.dtype == torch.bfloat16 and final16.dtype == torch.float32
+    relative = (y16.float() - y32).norm() / y32.norm()
+    assert relative < 2e-2, relative
+    assert ((final16 - final32).norm() / final32.norm()) < 2e-2
+
+
+def test_shifted_conv_equals_conv1d_reference():
+    from dnahnet_core.model.ssm import causal_depthwise_conv, causal_depthwise_conv_reference
+
+    gen = torch.Generator().manual_seed(0)
+    full = torch.randn(2, 3 + 50, 6, generator=gen)
+    weight, bias = torch.randn(6, 1, 4, generator=gen), torch.randn(6, generator=gen)
+    torch.testing.assert_close(
+        causal_depthwise_conv(full, weight, bias),
+        causal_depthwise_conv_reference(full, weight, bias),
+        rtol=1e-5, atol=1e-5,
+    )

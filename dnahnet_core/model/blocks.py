@@ -21,8 +21,8 @@ class MambaLayer(nn.Module):
         self.norm = RMSNorm(d_model)
         self.mixer = Mamba2(d_model, ssm)
 
-    def forward(self, x, valid, state):
-        out, state = self.mixer(self.norm(x), valid, state)
+    def forward(self, x, valid, state=None, return_state=False):
+        out, state = self.mixer(self.norm(x), valid, state, return_state)
         return x + out, state
 
 
@@ -36,8 +36,8 @@ class AttentionLayer(nn.Module):
         self.mlp_norm = RMSNorm(d_model)
         self.mlp = SwiGLU(d_model, d_intermediate)
 
-    def forward(self, x, valid, state):
-        out, state = self.mixer(self.norm(x), valid, state)
+    def forward(self, x, valid, state=None, return_state=False):
+        out, state = self.mixer(self.norm(x), valid, state, return_state)
         x = x + out
         return x + self.mlp(self.mlp_norm(x)), state
 
@@ -65,9 +65,11 @@ class Isotropic(nn.Module):
             if name.endswith("out_proj.weight"):
                 nn.init.normal_(param, std=0.02 / math.sqrt(max(branches, 1)))
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor, state: list | None = None):
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, state: list | None = None,
+                return_state: bool = False):
+        """(output, per-layer states or None, routing stats: none at this level)."""
         new_state = []
         for i, layer in enumerate(self.layers):
-            x, layer_state = layer(x, valid, None if state is None else state[i])
+            x, layer_state = layer(x, valid, None if state is None else state[i], return_state)
             new_state.append(layer_state)
-        return self.final_norm(x), new_state
+        return self.final_norm(x), new_state if return_state else None, []

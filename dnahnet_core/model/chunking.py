@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,6 +18,11 @@ from torch import nn
 from dnahnet_core.model.ssd import ssd_scan
 
 P_MIN, P_MAX = 1e-4, 1 - 1e-4
+
+
+class RouterState(NamedTuple):
+    last: torch.Tensor  # [b, d] the last valid hidden state seen
+    seen: torch.Tensor  # [b] bool: any position seen yet (else the next one is p = 1)
 
 
 class Router(nn.Module):
@@ -27,25 +34,26 @@ class Router(nn.Module):
             self.q_proj.weight.copy_(torch.eye(d_model))
             self.k_proj.weight.copy_(torch.eye(d_model))
 
-    def forward(self, h: torch.Tensor, valid: torch.Tensor, state: dict | None = None):
+    def forward(self, h: torch.Tensor, valid: torch.Tensor, state: RouterState | None = None,
+                return_state: bool = False):
         """Boundary probabilities p [b, t] and the state (last valid hidden state)."""
         b, t, d = h.shape
-        before = h.new_zeros(b, 1, d) if state is None else state["last"][:, None].to(h.dtype)
+        before = h.new_zeros(b, 1, d) if state is None else state.last[:, None].to(h.dtype)
         previous = torch.cat([before, h[:, :-1]], dim=1)
         cos = F.cosine_similarity(self.q_proj(h).float(), self.k_proj(previous).float(), dim=-1)
         p = ((1 - cos) / 2).clamp(0, 1)
-        is_first = (
-            torch.ones(b, dtype=torch.bool, device=h.device) if state is None else ~state["seen"]
-        )
-        p = torch.cat(
-            [torch.where(is_first, torch.ones_like(p[:, 0]), p[:, 0])[:, None], p[:, 1:]], 1
-        )
+        if state is None:
+            p = torch.cat([torch.ones_like(p[:, :1]), p[:, 1:]], 1)
+        else:
+            p = torch.cat([torch.where(state.seen, p[:, 0], 1.0)[:, None], p[:, 1:]], 1)
+        if not return_state:
+            return p, None
         n_valid = valid.sum(1)
         last = h.gather(1, (n_valid - 1).clamp(min=0)[:, None, None].expand(-1, 1, d))[:, 0]
         if state is not None:
-            last = torch.where((n_valid > 0)[:, None], last, state["last"].to(last.dtype))
-        seen = n_valid > 0 if state is None else state["seen"] | (n_valid > 0)
-        return p, {"last": last, "seen": seen}
+            last = torch.where((n_valid > 0)[:, None], last, state.last.to(last.dtype))
+        seen = n_valid > 0 if state is None else state.seen | (n_valid > 0)
+        return p, RouterState(last, seen)
 
 
 def chunk(h: torch.Tensor, boundary: torch.Tensor):

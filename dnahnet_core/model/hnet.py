@@ -8,12 +8,13 @@ the way in and truncated on the way out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from dnahnet_core.model.blocks import Isotropic
-from dnahnet_core.model.chunking import Router, chunk, dechunk, straight_through
+from dnahnet_core.model.chunking import Router, RouterState, chunk, dechunk, straight_through
 from dnahnet_core.model.config import ModelConfig
 
 
@@ -25,6 +26,14 @@ class RawStageStats:
     boundary: torch.Tensor  # [b, t] bool
     valid: torch.Tensor  # [b, t] bool
     target_ratio: float
+
+
+class StageState(NamedTuple):
+    encoder: list
+    router: RouterState
+    inner: StageState | list  # the inner stage's state, or the main stack's layer states
+    dechunk: torch.Tensor  # [b, d] the EMA's last value
+    decoder: list
 
 
 def isotropic(cfg: ModelConfig, layout: str, level: int) -> Isotropic:
@@ -60,19 +69,23 @@ class HNetStage(nn.Module):
         self.pad_dimension = nn.Parameter(torch.zeros(d_inner - d)) if d_inner > d else None
         self.d = d
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor, state: dict | None = None):
-        """Returns (output [b, t, d], new state, [RawStageStats of this and inner stages])."""
-        get = (lambda key: None) if state is None else state.get
-        h, enc_state = self.encoder(x, valid, get("encoder"))
-        p, route_state = self.router(h, valid, get("router"))
+    def forward(self, x: torch.Tensor, valid: torch.Tensor, state: StageState | None = None,
+                return_state: bool = False):
+        """(output [b, t, d], new state or None, [RawStageStats of this and inner stages])."""
+        def get(field):
+            return None if state is None else getattr(state, field)
+
+        h, enc_state = self.encoder(x, valid, get("encoder"), return_state)[:2]
+        p, route_state = self.router(h, valid, get("router"), return_state)
         boundary = (p >= 0.5) & valid
 
         chunks, chunk_valid, order = chunk(h, boundary)
         if self.pad_dimension is not None:
             pad = self.pad_dimension.to(chunks.dtype).expand(*chunks.shape[:2], -1)
             chunks = torch.cat([chunks, pad], dim=-1)
-        inner_out, inner_state, *inner_stats = self.inner(chunks, chunk_valid, get("inner"))
-        inner_stats = inner_stats[0] if inner_stats else []
+        inner_out, inner_state, inner_stats = self.inner(
+            chunks, chunk_valid, get("inner"), return_state
+        )
         inner_out = inner_out[..., : self.d]
 
         chunk_p = p.gather(1, order)
@@ -81,14 +94,10 @@ class HNetStage(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             residual = self.residual_proj(h.float())
         out = (out.float() * straight_through(selected)[..., None] + residual).to(x.dtype)
-        out, dec_state = self.decoder(out, valid, get("decoder"))
+        out, dec_state = self.decoder(out, valid, get("decoder"), return_state)[:2]
 
-        new_state = {
-            "encoder": enc_state,
-            "router": route_state,
-            "inner": inner_state,
-            "dechunk": last,
-            "decoder": dec_state,
-        }
+        new_state = None
+        if return_state:
+            new_state = StageState(enc_state, route_state, inner_state, last, dec_state)
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)] + inner_stats
         return out, new_state, stats

@@ -9,6 +9,7 @@ also carries the logits for the next, not yet seen, nucleotide.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -19,34 +20,30 @@ from dnahnet_core.model.config import ModelConfig
 from dnahnet_core.model.hnet import HNetStage, isotropic
 
 
-def _map_tensors(tree, fn):
+def map_tensors(tree, fn):
+    """Apply fn to every tensor of a state tree (NamedTuples, lists, None leaves)."""
     if isinstance(tree, torch.Tensor):
         return fn(tree)
-    if isinstance(tree, dict):
-        return {key: _map_tensors(value, fn) for key, value in tree.items()}
-    if isinstance(tree, list | tuple):
-        return type(tree)(_map_tensors(value, fn) for value in tree)
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(map_tensors(value, fn) for value in tree))
+    if isinstance(tree, list):
+        return [map_tensors(value, fn) for value in tree]
     return tree
 
 
-class ModelState:
+class ModelState(NamedTuple):
     """Everything needed to continue a sequence: caches of every layer, batch-first."""
 
-    def __init__(self, tree: dict):
-        self.tree = tree
-
-    @property
-    def next_logits(self) -> torch.Tensor:
-        """[b, vocab]: the logits of the nucleotide that would come next."""
-        return self.tree["next_logits"]
+    backbone: object  # StageState, or the layer states of an isotropic baseline
+    next_logits: torch.Tensor  # [b, vocab]: the logits of the nucleotide that would come next
 
     def select(self, index) -> ModelState:
         index = torch.as_tensor(index, device=self.next_logits.device)
-        return ModelState(_map_tensors(self.tree, lambda t: t.index_select(0, index)))
+        return map_tensors(self, lambda t: t.index_select(0, index))
 
     def expand(self, n: int) -> ModelState:
         """Repeat each batch element n times (element i -> rows i*n ... i*n + n - 1)."""
-        return ModelState(_map_tensors(self.tree, lambda t: t.repeat_interleave(n, dim=0)))
+        return map_tensors(self, lambda t: t.repeat_interleave(n, dim=0))
 
 
 @dataclass
@@ -93,9 +90,9 @@ class DnaLM(nn.Module):
             tokens = torch.cat([tokens.new_full((b, 1), self.bos), tokens], dim=1)
             valid = torch.cat([valid.new_ones(b, 1), valid], dim=1)
         h = self.embedding(tokens.long())
-        outputs = self.backbone(h, valid, None if state is None else state.tree["backbone"])
-        h, backbone_state = outputs[0], outputs[1]
-        raw_stats = outputs[2] if len(outputs) > 2 else []
+        h, backbone_state, raw_stats = self.backbone(
+            h, valid, None if state is None else state.backbone, return_state
+        )
         all_logits = self.head(h).float()
         if state is None:
             logits, next_logits = all_logits[:, :length], all_logits[:, length]
@@ -103,11 +100,7 @@ class DnaLM(nn.Module):
             logits = torch.cat([state.next_logits[:, None], all_logits[:, :-1]], dim=1)
             next_logits = all_logits[:, -1]
         stages, total_ratio_loss = self._stage_stats(raw_stats, drop_first=state is None)
-        new_state = None
-        if return_state:
-            new_state = ModelState(
-                {"backbone": backbone_state, "next_logits": next_logits.detach()}
-            )
+        new_state = ModelState(backbone_state, next_logits.detach()) if return_state else None
         return LMOutput(logits, total_ratio_loss, stages, new_state)
 
     def _stage_stats(self, raw_stats, drop_first: bool):

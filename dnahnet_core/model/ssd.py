@@ -30,7 +30,11 @@ def ssd_scan(
         return fast_path.chunk_scan(x, dt, A, B, C, chunk_size, initial_state)
     dtype = x.dtype
     compute = torch.promote_types(dtype, torch.float32)  # at least fp32, fp64 stays fp64
-    x, dt, A, B, C = (t.to(compute) for t in (x, dt, A, B, C))
+    # the products inside chunks run in the inputs' precision when that is bf16/fp16
+    # (autocast); decays, cumulative sums and the state carried across chunks stay fp32
+    low = dtype if dtype in (torch.bfloat16, torch.float16) else compute
+    x, dt, A = (t.to(compute) for t in (x, dt, A))
+    B, C = B.to(low), C.to(low)
     b, length, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     q = min(chunk_size, max(length, 1))
@@ -47,11 +51,12 @@ def ssd_scan(
     # within chunks: y_i = sum_{j<=i} (C_i . B_j) exp(a_i - a_j) dt_j x_j
     causal = torch.ones(q, q, dtype=torch.bool, device=x.device).tril()
     segment = (a_cum.unsqueeze(-1) - a_cum.unsqueeze(-2)).masked_fill_(~causal, float("-inf"))
-    y = ((C @ B.transpose(-1, -2)) * segment.exp_()) @ x_dt  # [b, h, c, q, p]
+    x_dt_low = x_dt.to(low)
+    y = ((C @ B.transpose(-1, -2)) * segment.exp_().to(low)) @ x_dt_low  # [b, h, c, q, p]
 
     # state contributed by each chunk, then carried across chunks
     decay_to_end = torch.exp(a_cum[..., -1:] - a_cum).unsqueeze(-1)  # [b, h, c, q, 1]
-    chunk_states = (x_dt * decay_to_end).transpose(-1, -2) @ B  # [b, h, c, p, n]
+    chunk_states = ((x_dt * decay_to_end).to(low).transpose(-1, -2) @ B).to(compute)
     chunk_decay = torch.exp(a_cum[..., -1])  # [b, h, c]
     state = x.new_zeros(b, h, p, n) if initial_state is None else initial_state.to(compute)
     entering = []
@@ -60,8 +65,9 @@ def ssd_scan(
     for decay, contribution in zip(chunk_decay.unbind(2), chunk_states.unbind(2)):
         entering.append(state)
         state = decay[..., None, None] * state + contribution
-    entering = torch.stack(entering, dim=2)  # [b, h, c, p, n]
-    y = y + (C @ entering.transpose(-1, -2)) * torch.exp(a_cum).unsqueeze(-1)
+    entering = torch.stack(entering, dim=2).to(low)  # [b, h, c, p, n]
+    carried = (C @ entering.transpose(-1, -2)).to(compute) * torch.exp(a_cum).unsqueeze(-1)
+    y = y.to(compute) + carried
     y = y.permute(0, 2, 3, 1, 4).reshape(b, c * q, h, p)[:, :length]
     return y.to(dtype), state
 

@@ -8,6 +8,7 @@ positions have dt = 0, so they never change the state.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,11 @@ from torch import nn
 from dnahnet_core.model.config import SSMConfig
 from dnahnet_core.model.norms import GatedRMSNorm
 from dnahnet_core.model.ssd import ssd_scan
+
+
+class MambaState(NamedTuple):
+    conv: torch.Tensor  # [b, d_conv - 1, conv_dim] the last conv inputs
+    ssm: torch.Tensor  # [b, heads, headdim, d_state]
 
 
 def last_valid_rows(full: torch.Tensor, n_valid: torch.Tensor, count: int) -> torch.Tensor:
@@ -36,6 +42,12 @@ def causal_depthwise_conv(full: torch.Tensor, weight: torch.Tensor, bias: torch.
     for i in range(k):
         out = out + full[:, i : i + t] * weight[:, 0, i].to(full.dtype)
     return out
+
+
+def causal_depthwise_conv_reference(full, weight, bias):
+    """The same with F.conv1d (the definition; tests compare the two)."""
+    out = F.conv1d(full.transpose(1, 2), weight, bias, groups=weight.shape[0])
+    return out.transpose(1, 2)
 
 
 class Mamba2(nn.Module):
@@ -61,7 +73,8 @@ class Mamba2(nn.Module):
         self.norm = GatedRMSNorm(self.d_inner)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
-    def forward(self, u: torch.Tensor, valid: torch.Tensor, state: dict | None = None):
+    def forward(self, u: torch.Tensor, valid: torch.Tensor, state: MambaState | None = None,
+                return_state: bool = False):
         b, t, _ = u.shape
         z, xbc, dt = torch.split(
             self.in_proj(u), [self.d_inner, self.conv_dim, self.nheads], dim=-1
@@ -70,7 +83,7 @@ class Mamba2(nn.Module):
             history = xbc.new_zeros(b, self.d_conv - 1, self.conv_dim)
             ssm_state = None
         else:
-            history, ssm_state = state["conv"].to(xbc.dtype), state["ssm"]
+            history, ssm_state = state.conv.to(xbc.dtype), state.ssm
         full = torch.cat([history, xbc], dim=1)
         xbc = F.silu(causal_depthwise_conv(full, self.conv1d.weight, self.conv1d.bias))
         x, B, C = torch.split(xbc, [self.d_inner, self.d_state, self.d_state], dim=-1)
@@ -87,8 +100,7 @@ class Mamba2(nn.Module):
         )
         y = y + x * self.D[:, None].to(x.dtype)
         y = self.norm(y.reshape(b, t, self.d_inner), z)
-        new_state = {
-            "conv": last_valid_rows(full, valid.sum(1), self.d_conv - 1),
-            "ssm": ssm_state,
-        }
-        return self.out_proj(y), new_state
+        if not return_state:
+            return self.out_proj(y), None
+        conv_state = last_valid_rows(full, valid.sum(1), self.d_conv - 1)
+        return self.out_proj(y), MambaState(conv_state, ssm_state)
