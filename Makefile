@@ -23,8 +23,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/dnahnet demo --out demo_output
 
+PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
+
+# docs/benchmarks.md's inference table: one pinned core, one thread, same-run ratios
 bench: $(STAMP)
-	$(BIN)/python benchmarks/inference_speed.py
+	OMP_NUM_THREADS=1 $(PIN) $(BIN)/python benchmarks/inference_speed.py --threads 1
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -1,10 +1,14 @@
-"""Forward time per nucleotide: dnahnet-small vs transformer-small vs mamba2-small.
+"""Forward speed per nucleotide: dnaHNet (untrained preset and shipped default) vs baselines.
 
-Batch 1, one process, inference mode, untrained weights (speed does not depend on
-training, except through the compression ratio: untrained routing is reported, and the
-analytic FLOPs use the target ratios). Prints a markdown table; medians of --repeats.
+Batch 1, inference mode, forward only, fp32 and bf16 (autocast), as the paper measures
+speed. Every model runs in this one process, alternating (model A, B, C, A, B, C, ...) so
+that a noisy, shared machine slows all of them alike; the table gives medians and the
+time ratio against transformer-small taken from the same run. It also measures this
+core's fp32 and bf16 matmul rate (a [L, 256] x [256, 768] product, the shape of our
+projections) and reports each model's counted FLOPs (dnahnet model-info's accounting,
+with the compression the model actually had) as a share of it.
 
-    python benchmarks/inference_speed.py [--lengths 8192 32768 131072] [--threads 2]
+    taskset -c 0 .venv/bin/python benchmarks/inference_speed.py --threads 1   # make bench
 """
 
 from __future__ import annotations
@@ -16,71 +20,82 @@ import time
 
 import torch
 
-from dnahnet_core.model import build_model, load_config
+from dnahnet_core.model import build_model, load_config, load_model
 from dnahnet_core.model.flops import flops_per_nucleotide
 
-MODELS = ["transformer-small", "dnahnet-small", "mamba2-small"]  # transformer first: the base
+BASE = "transformer-small"
+MODELS = [BASE, "dnahnet-small", "default", "mamba2-small"]
 
 
-def time_forward(model, length: int, repeats: int) -> tuple[float, list[float]]:
-    tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        out = model(tokens[:, :1024])  # warm-up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            out = model(tokens)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), [s.compression for s in out.stages]
+def load(name: str):
+    """A preset with untrained weights, or 'default': the model shipped with the package."""
+    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
+    return model.eval()
+
+
+def forward_seconds(model, tokens, precision: str) -> tuple[float, list[float]]:
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, precision == "bf16"):
+        start = time.perf_counter()
+        out = model(tokens)
+        seconds = time.perf_counter() - start
+    return seconds, [s.compression for s in out.stages]
+
+
+def matmul_gflops(dtype: torch.dtype, rows: int = 8192, repeats: int = 5) -> float:
+    a, b = torch.randn(rows, 256, dtype=dtype), torch.randn(256, 768, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * rows * 256 * 768 / min(times) / 1e9
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[8192, 32768, 131072])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[8192, 32768])
     parser.add_argument("--models", nargs="+", default=MODELS)
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                        choices=["fp32", "bf16"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument(
-        "--max-seconds",
-        type=float,
-        default=120.0,
-        help="skip a run whose extrapolated time exceeds this",
-    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-seconds", type=float, default=120.0,
+                        help="skip a model whose first run at a length took longer than this")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(
-        f"# machine: {platform.processor() or platform.machine()}, {args.threads} threads, "
-        f"torch {torch.__version__}"
-    )
-    print("| model | L | forward s (median) | µs / nt | MFLOP / nt | vs transformer | ratios |")
-    print("|---|---|---|---|---|---|---|")
-    results: dict[tuple[str, int], float] = {}
+    models = {name: load(name) for name in args.models}
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    print(f"# machine: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
+          f"torch {torch.__version__}; matmul [L,256]x[256,768]: fp32 {peak['fp32']:.0f} "
+          f"GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
+    print("| model | L | precision | forward s (median) | µs / nt | MFLOP / nt (counted) "
+          "| % of matmul peak | vs transformer-small | compression |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for length in args.lengths:
-        for name in args.models:
-            model = build_model(load_config(name)).eval()
-            flops = flops_per_nucleotide(model, length)["total"] / 1e6
-            previous = [(n, s) for (m, n), s in results.items() if m == name]
-            if previous:
-                n0, s0 = max(previous)
-                exponent = 2 if name.startswith("transformer") else 1
-                estimate = s0 * (length / n0) ** exponent
-                if estimate > args.max_seconds:
-                    print(
-                        f"| {name} | {length:,} | skipped (est. {estimate:.0f} s) | | "
-                        f"{flops:.1f} | | |"
-                    )
-                    continue
-            repeats = args.repeats if length <= 32768 else 1
-            seconds, ratios = time_forward(model, length, repeats)
-            results[(name, length)] = seconds
-            base = results.get(("transformer-small", length))
-            versus = f"{base / seconds:.2f}x" if base else ""
-            ratio_text = ", ".join(f"{r:.2f}" for r in ratios)
-            print(
-                f"| {name} | {length:,} | {seconds:.3f} | {seconds / length * 1e6:.1f} | "
-                f"{flops:.1f} | {versus} | {ratio_text} |",
-                flush=True,
-            )
+        tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
+        for precision in args.precisions:
+            times: dict[str, list[float]] = {name: [] for name in models}
+            ratios: dict[str, list[float]] = {}
+            for model in models.values():  # warm-up
+                forward_seconds(model, tokens[:, :1024], precision)
+            for repeat in range(args.repeats):
+                for name, model in models.items():
+                    if repeat and times[name][0] > args.max_seconds:
+                        continue
+                    seconds, ratios[name] = forward_seconds(model, tokens, precision)
+                    times[name].append(seconds)
+            base = statistics.median(times[BASE]) if BASE in times else None
+            for name, model in models.items():
+                seconds = statistics.median(times[name])
+                flops = flops_per_nucleotide(model, length, ratios[name] or None)["total"]
+                share = flops * length / seconds / (peak[precision] * 1e9)
+                versus = f"{base / seconds:.2f}x" if base else ""
+                ratio_text = ", ".join(f"{r:.2f}" for r in ratios[name])
+                label = "default (shipped)" if name == "default" else name
+                print(f"| {label} | {length:,} | {precision} | {seconds:.3f} | "
+                      f"{seconds / length * 1e6:.1f} | {flops / 1e6:.1f} | {100 * share:.0f}% | "
+                      f"{versus} | {ratio_text} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -110,7 +110,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=["dnahnet-small", "transformer-small"])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--precision", default="fp32", help="(child runs)")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                        help="CPU precisions to compare; ratios are against the first")
     parser.add_argument("--child", default=None)
     args = parser.parse_args()
     if args.child:
@@ -120,13 +122,13 @@ def main() -> None:
 
     import torch
 
-    rows = [spawn(args, m, "cpu", "fp32", {}) for m in args.models]
+    rows = [spawn(args, m, "cpu", p, {}) for m in args.models for p in args.precisions]
     if torch.cuda.is_available():
         for m in args.models:
             rows.append(spawn(args, m, "cuda", "bf16", {"DNAHNET_PURE_TORCH": "1"}))
             rows.append(spawn(args, m, "cuda", "bf16", {}))
     print(f"{'model':<20}{'device':<7}{'prec':<6}{'params':>11}{'s/step':>9}{'nt/s':>10}"
-          f"{'memory':>14}{'MFU':>8}")
+          f"{'memory':>14}{'MFU':>8}{'vs 1st':>9}")
     for r in rows:
         if "error" in r:
             print(f"{r['model']:<20}{r['device']:<6}error: {r['error']}")
@@ -137,8 +139,11 @@ def main() -> None:
         path = ""
         if r["device"] == "cuda":
             path = " (mamba-ssm)" if r.get("mamba_ssm") else " (pure torch)"
+        base = next((b for b in rows if b.get("model") == r["model"] and "error" not in b
+                     and b["device"] == r["device"]), r)
+        speedup = f"{r['nt_per_s'] / base['nt_per_s']:.2f}x"
         print(f"{r['model']:<20}{r['device']:<7}{r['precision']:<6}{r['params']:>11,}"
-              f"{r['step_s']:>9.2f}{r['nt_per_s']:>10,.0f}{memory:>14}{mfu:>8}{path}")
+              f"{r['step_s']:>9.2f}{r['nt_per_s']:>10,.0f}{memory:>14}{mfu:>8}{speedup:>9}{path}")
     print(json.dumps(rows))
 
 
