@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dnahnet_core.model.chunking import chunk, dechunk, ema_scan
+from dnahnet_core.model.chunking import chunk, dechunk, ema_reference, ema_scan
 from dnahnet_core.model.ssd import ssd_reference, ssd_scan
 
 
@@ -60,12 +60,8 @@ def test_zero_dt_leaves_state_unchanged():
 
 
 def _naive_ema(values, p, initial):
-    out, e = [], initial
-    P = p.clamp(1e-4, 1 - 1e-4)
-    for j in range(values.shape[1]):
-        e = P[:, j, None] * values[:, j] + (1 - P[:, j, None]) * e
-        out.append(e)
-    return torch.stack(out, 1)
+    valid = torch.ones(p.shape, dtype=torch.bool)
+    return ema_reference(values, p, valid, initial)[0]
 
 
 @pytest.mark.parametrize("d", [8, 128])
@@ -87,6 +83,12 @@ def test_ema_skips_invalid_steps():
     e, last = ema_scan(values, p, valid, None)
     want = _naive_ema(values[:, :6], p[:, :6], torch.zeros(1, 4))
     torch.testing.assert_close(last, want[:, -1], rtol=1e-5, atol=1e-5)
+    # the reference skips them the same way, with padding interleaved per element
+    valid2 = torch.tensor([[True, False] * 5])
+    e2, last2 = ema_scan(values, p, valid2, None)
+    e_ref, last_ref = ema_reference(values, p, valid2, None)
+    torch.testing.assert_close(last2, last_ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(e2[valid2], e_ref[valid2], rtol=1e-5, atol=1e-5)
 
 
 def test_chunk_then_dechunk_places_each_chunk_on_its_positions():

@@ -91,6 +91,19 @@ def ema_scan(
     return e.reshape(b, c, d).to(values.dtype), last.reshape(b, d).to(values.dtype)
 
 
+def ema_reference(values, p, valid, initial):
+    """The same EMA one chunk at a time (slow; for tests). Returns (e, last)."""
+    b, c, d = values.shape
+    P = p.float().clamp(P_MIN, P_MAX)
+    e = values.new_zeros(b, d).float() if initial is None else initial.float()
+    out = []
+    for j in range(c):
+        step = P[:, j, None] * values[:, j].float() + (1 - P[:, j, None]) * e
+        e = torch.where(valid[:, j, None], step, e)
+        out.append(e)
+    return torch.stack(out, 1).to(values.dtype), e.to(values.dtype)
+
+
 def dechunk(chunk_out, chunk_p, chunk_valid, boundary, state_last=None):
     """Smooth over chunks, then give each position its chunk's value. Returns (out, last)."""
     smoothed, last = ema_scan(chunk_out, chunk_p, chunk_valid, state_last)

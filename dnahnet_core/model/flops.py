@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from dnahnet_core.model.blocks import AttentionLayer, Isotropic, MambaLayer
-from dnahnet_core.model.hnet import HNetStage
+from dnahnet_core.model.hnet import HNetStage, walk_levels
 from dnahnet_core.model.lm import DnaLM
 
 
@@ -32,31 +32,22 @@ def _count(module: nn.Module | None) -> int:
 def components(model: DnaLM) -> list[Component]:
     """Embedding, every stage's encoder / routing / residual / decoder, main network, head."""
     found = [Component("embedding", 0, _count(model.embedding))]
-    node, level = model.backbone, 0
     tail = []
-    while isinstance(node, HNetStage):
-        found.append(
-            Component(
-                f"stage {level + 1} encoder ({node.encoder.layout})",
-                level,
-                _count(node.encoder),
-            )
-        )
+    for level, node in walk_levels(model.backbone):
+        if not isinstance(node, HNetStage):
+            found.append(Component(f"main network ({node.layout})", level, _count(node)))
+            continue
+        stage = f"stage {level + 1}"
         routing = _count(node.router) + (
             node.pad_dimension.numel() if node.pad_dimension is not None else 0
         )
-        found.append(Component(f"stage {level + 1} routing + dim pad", level, routing))
-        found.append(Component(f"stage {level + 1} residual", level, _count(node.residual_proj)))
-        tail.insert(
-            0,
-            Component(
-                f"stage {level + 1} decoder ({node.decoder.layout})",
-                level,
-                _count(node.decoder),
-            ),
-        )
-        node, level = node.inner, level + 1
-    found.append(Component(f"main network ({node.layout})", level, _count(node)))
+        found += [
+            Component(f"{stage} encoder ({node.encoder.layout})", level, _count(node.encoder)),
+            Component(f"{stage} routing + dim pad", level, routing),
+            Component(f"{stage} residual", level, _count(node.residual_proj)),
+        ]
+        tail.insert(0, Component(f"{stage} decoder ({node.decoder.layout})", level,
+                                 _count(node.decoder)))
     return found + tail + [Component("head", 0, _count(model.head))]
 
 
@@ -90,14 +81,16 @@ def flops_per_nucleotide(model: DnaLM, length: int, ratios: list[float] | None =
     """Forward FLOPs per nucleotide at sequence `length`, split by level, plus 'total'."""
     ratios = list(ratios or model.config.target_ratios)
     per_level: dict[int, float] = {}
-    node, level, fraction = model.backbone, 0, 1.0
-    while isinstance(node, HNetStage):
+    fraction = 1.0
+    for level, node in walk_levels(model.backbone):
         n = length * fraction
-        own = _stack_flops(node.encoder, n) + _stack_flops(node.decoder, n)
-        own += 2.0 * (_count(node.router) + _count(node.residual_proj))
+        if isinstance(node, HNetStage):
+            own = _stack_flops(node.encoder, n) + _stack_flops(node.decoder, n)
+            own += 2.0 * (_count(node.router) + _count(node.residual_proj))
+        else:
+            own = _stack_flops(node, n)
         per_level[level] = fraction * own
-        fraction /= ratios[level]
-        node, level = node.inner, level + 1
-    per_level[level] = fraction * _stack_flops(node, length * fraction)
+        if isinstance(node, HNetStage):
+            fraction /= ratios[level]
     per_level[0] += 2.0 * _count(model.head)
     return {"levels": per_level, "total": sum(per_level.values())}

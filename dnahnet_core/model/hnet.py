@@ -101,3 +101,12 @@ class HNetStage(nn.Module):
             new_state = StageState(enc_state, route_state, inner_state, last, dec_state)
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)] + inner_stats
         return out, new_state, stats
+
+
+def walk_levels(backbone: nn.Module):
+    """(level, module) from the outermost stage (level 0) to the innermost stack."""
+    node, level = backbone, 0
+    while isinstance(node, HNetStage):
+        yield level, node
+        node, level = node.inner, level + 1
+    yield level, node

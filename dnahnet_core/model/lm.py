@@ -17,7 +17,7 @@ from torch import nn
 
 from dnahnet_core.model.chunking import ratio_loss
 from dnahnet_core.model.config import ModelConfig
-from dnahnet_core.model.hnet import HNetStage, isotropic
+from dnahnet_core.model.hnet import HNetStage, isotropic, walk_levels
 
 
 def map_tensors(tree, fn):
@@ -141,11 +141,15 @@ class DnaLM(nn.Module):
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """AdamW groups: per-level lr multiplier, no weight decay on 1-D tensors (norms, biases)."""
+        level_of: dict[int, int] = {}  # innermost first: a stage's own parameters are the rest
+        for level, node in reversed(list(walk_levels(self.backbone))):
+            for param in node.parameters():
+                level_of.setdefault(id(param), level)
         groups: dict[tuple[int, bool], list] = {}
-        for name, param in self.named_parameters():
+        for param in self.parameters():
             if not param.requires_grad:
                 continue
-            level = name.split(".").count("inner")  # backbone.inner.inner.* is level 2
+            level = level_of.get(id(param), 0)  # embedding and head: the outer level
             groups.setdefault((level, param.ndim >= 2), []).append(param)
         result = []
         for (level, decay), params in sorted(groups.items()):

@@ -25,9 +25,17 @@ def ssd_scan(
     chunk_size: int = 64,
     initial_state: torch.Tensor | None = None,  # [b, h, p, n]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return y [b, l, h, p] (no D skip term) and the final state [b, h, p, n]."""
+    """Return y [b, l, h, p] (no D skip term) and the final state [b, h, p, n].
+
+    The kernel is chosen here: mamba-ssm's on CUDA when it imports, else `ssd_chunked`.
+    """
     if fast_path.enabled_for(x):
         return fast_path.chunk_scan(x, dt, A, B, C, chunk_size, initial_state)
+    return ssd_chunked(x, dt, A, B, C, chunk_size, initial_state)
+
+
+def ssd_chunked(x, dt, A, B, C, chunk_size: int = 64, initial_state=None):
+    """The chunked SSD scan in pure PyTorch (same contract as `ssd_scan`)."""
     dtype = x.dtype
     compute = torch.promote_types(dtype, torch.float32)  # at least fp32, fp64 stays fp64
     # the products inside chunks run in the inputs' precision when that is bf16/fp16
