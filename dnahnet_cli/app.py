@@ -6,7 +6,10 @@ function parses options, calls one library function, and prints.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
+import os
 import sys
 
 import typer
@@ -71,18 +74,84 @@ for _name, _module in available_commands().items():
     app.command(_name)(importlib.import_module(f"dnahnet_cli.{_module}").command)
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print one error line on stderr and exit."""
-    sys.stderr.write(f"dnahnet: error: {message}\n")
-    sys.exit(code)
+def error_line(message: str) -> str:
+    """The one line a user error prints: temporary names replaced by the user's paths."""
+    from dnahnet_core.io.atomic import user_message
+
+
+    text = " ".join(user_message(str(message)).split())
+    return f"dnahnet: error: {text}\n"
+
+def describe_os_error(error: OSError) -> str:
+    """``path: reason`` for an OS error on an input or output (the user's path)."""
+    from dnahnet_core.io.atomic import display_path
+
+    reason = error.strerror or str(error)
+    if error.filename is None:
+        return reason
+    where = display_path(error.filename)
+    if getattr(error, "filename2", None) is not None:
+        where += f" -> {display_path(error.filename2)}"
+    return f"{where}: {reason}"
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return f"{error.format_message()}{hint}"
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``dnahnet ... | head``) later flushes must not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one command line and return its exit status.
+
+    Every error a user can cause ends as one ``dnahnet: error: ...`` line on stderr:
+    usage errors (exit 2), ``DnahnetError`` and OS errors on their files (exit 1),
+    SIGTERM (exit 143). Temporary names are removed whatever happens.
+    """
+    from typer._click.exceptions import NoArgsIsHelpError
+
+    from dnahnet_core.io.atomic import Terminated, on_sigterm, remove_temporaries
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    code, message = 0, None
+    try:
+        with on_sigterm():
+            result = app(args=argv, prog_name="dnahnet", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except NoArgsIsHelpError as error:
+        sys.stderr.write(error.format_message() + "\n")
+        code = 2
+    except typer.TyperException as error:  # click's usage errors
+        code, message = getattr(error, "exit_code", 2), _usage_message(error)
+    except typer.Abort:
+        code, message = 130, "interrupted"
+    except DnahnetError as error:
+        code, message = 1, str(error)
+    except OSError as error:
+        if error.errno == errno.EPIPE:
+            _silence_stdout()
+            code = 1
+        else:
+            code, message = 1, describe_os_error(error)
+    except Terminated:
+        code, message = 143, "terminated (SIGTERM); temporary files removed"
+    except KeyboardInterrupt:
+        code, message = 130, "interrupted"
+    finally:
+        remove_temporaries()
+    if message is not None:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        sys.stderr.write(error_line(message))
+        sys.stderr.flush()
+    return code
 
 
 def main() -> None:
-    try:
-        app()
-    except DnahnetError as error:
-        fail(str(error))
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
-        fail(f"{error.strerror}: {error.filename}")
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+    sys.exit(run())

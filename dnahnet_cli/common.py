@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import typer
 
+from dnahnet_cli.validate import at_least, input_file, output_file
+
 
 def config_option(
     help: str = "Build an untrained model from this preset or config.json instead.",
@@ -19,7 +21,7 @@ def config_option(
 
 
 def seed_option(default: int | None = 0, help: str = "Seed of the untrained weights of --config."):
-    return typer.Option(default, "--seed", help=help)
+    return typer.Option(default, "--seed", help=help, callback=at_least(0))
 
 
 def device_option(default: str = "auto"):
@@ -27,7 +29,7 @@ def device_option(default: str = "auto"):
 
 
 def batch_size_option(default: int | None, help: str = "Windows per forward pass."):
-    return typer.Option(default, "--batch-size", help=help)
+    return typer.Option(default, "--batch-size", help=help, callback=at_least(1))
 
 
 def precision_option(
@@ -37,15 +39,16 @@ def precision_option(
 
 
 def output_option(help: str):
-    return typer.Option(None, "--output", "-o", help=help)
+    """A file output; '-' is standard output (checked before any work is done)."""
+    return typer.Option(None, "--output", "-o", help=help, callback=output_file)
 
 
 def window_option(help: str, default: int = 8192):
-    return typer.Option(default, "--window", help=help)
+    return typer.Option(default, "--window", help=help, callback=at_least(2))
 
 
 def context_option(help: str, default: int = 8192):
-    return typer.Option(default, "--context", help=help)
+    return typer.Option(default, "--context", help=help, callback=at_least(1))
 
 
 def circular_option(help: str = "Contigs are circular: windows wrap around the origin."):
@@ -54,7 +57,8 @@ def circular_option(help: str = "Contigs are circular: windows wrap around the o
 
 def chrom_map_option(names: str):
     return typer.Option(
-        None, "--chrom-map", help=f"TSV: {names} contig name <tab> FASTA record name."
+        None, "--chrom-map", help=f"TSV: {names} contig name <tab> FASTA record name.",
+        callback=input_file,
     )
 
 

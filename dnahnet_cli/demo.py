@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from dnahnet_cli.validate import at_least, output_dir
+
 
 def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]:
     """(title, dnahnet arguments, files it writes) for every step of the demo."""
@@ -131,13 +133,20 @@ def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]
 
 
 def command(
-    out: Path = typer.Option(Path("demo_output"), "--out", "-o", help="Directory for all outputs."),
-    threads: int = typer.Option(0, "--threads", help="CPU threads per step (0: torch's default)."),
+    out: Path = typer.Option(
+        Path("demo_output"), "--out", "-o", help="Directory for all outputs (new or empty).",
+        callback=output_dir,
+    ),
+    threads: int = typer.Option(
+        0, "--threads", help="CPU threads per step (0: torch's default).", callback=at_least(0)
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite",
+        help="Replace a non-empty --out (the old one is restored if the demo fails).",
+    ),
 ) -> None:
     """Run prepare, train, score-variants, essentiality and segments on bundled data."""
     import os
-    import subprocess
-    import sys
     import time
     from importlib import resources
 
@@ -145,35 +154,53 @@ def command(
     from rich.table import Table
 
     from dnahnet_core.errors import DnahnetError
+    from dnahnet_core.io.atomic import output_directory
     from dnahnet_core.model import default_model_dir
 
     console = Console(stderr=True)
     if not (default_model_dir() / "model.safetensors").exists():
         raise DnahnetError("the default model is missing from this installation")
     data = Path(str(resources.files("dnahnet_core") / "demo_data"))
-    out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    if threads:
-        env["OMP_NUM_THREADS"] = str(threads)
-    summary = Table(title=f"dnahnet demo: outputs in {out}/")
-    summary.add_column("step", overflow="fold")
-    summary.add_column("seconds", justify="right")
-    summary.add_column("wrote", overflow="fold")
-    start_all = time.perf_counter()
-    steps = demo_steps(out, data)
-    for number, (title, args, outputs) in enumerate(steps, start=1):
-        console.print(f"\n[bold]{number}/{len(steps)} {title}[/bold]")
-        console.print(f"$ dnahnet {' '.join(args)}", style="cyan", highlight=False, soft_wrap=True)
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "dnahnet_cli", *args], env=env)
-        if result.returncode != 0:
-            raise DnahnetError(f"demo step {number} ({args[0]}) failed; see the message above")
-        missing = [str(p) for p in outputs if not p.exists()]
-        if missing:
-            raise DnahnetError(f"demo step {number} ({args[0]}) did not write {', '.join(missing)}")
-        summary.add_row(
-            title, f"{time.perf_counter() - start:.1f}", "\n".join(str(p) for p in outputs)
-        )
+    with output_directory(out, overwrite):
+        env = dict(os.environ)
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        summary = Table(title=f"dnahnet demo: outputs in {out}/")
+        summary.add_column("step", overflow="fold")
+        summary.add_column("seconds", justify="right")
+        summary.add_column("wrote", overflow="fold")
+        start_all = time.perf_counter()
+        steps = demo_steps(out, data)
+        for number, (title, args, outputs) in enumerate(steps, start=1):
+            console.print(f"\n[bold]{number}/{len(steps)} {title}[/bold]")
+            console.print(
+                f"$ dnahnet {' '.join(args)}", style="cyan", highlight=False, soft_wrap=True
+            )
+            start = time.perf_counter()
+            step = f"demo step {number} ({args[0]})"
+            if _run_step(args, env) != 0:
+                raise DnahnetError(f"{step} failed; see the message above")
+            missing = [str(p) for p in outputs if not p.exists()]
+            if missing:
+                raise DnahnetError(f"{step} did not write {', '.join(missing)}")
+            summary.add_row(
+                title, f"{time.perf_counter() - start:.1f}", "\n".join(str(p) for p in outputs)
+            )
     console.print()
     console.print(summary)
     console.print(f"demo finished in {time.perf_counter() - start_all:.0f} s")
+
+
+def _run_step(args: list[str], env: dict) -> int:
+    """Run one dnahnet command; if the demo is stopped, the step is stopped the same way
+    (SIGTERM, so that it removes its temporary files) and awaited."""
+    import subprocess
+    import sys
+
+    step = subprocess.Popen([sys.executable, "-m", "dnahnet_cli", *args], env=env)
+    try:
+        return step.wait()
+    except BaseException:
+        step.terminate()
+        step.wait()
+        raise

@@ -7,31 +7,38 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import at_least, input_file, output_file
 
 
 def command(
     genome: Path = typer.Argument(
-        ..., help="Genome FASTA, or a GFF3 with ##FASTA (Prokka), or GenBank/GBFF with sequence."
+        ..., help="Genome FASTA, or a GFF3 with ##FASTA (Prokka), or GenBank/GBFF with sequence.",
+        callback=input_file,
     ),
     annotation: Path = typer.Argument(
-        None, help="GFF3 or GenBank annotation, when GENOME is a FASTA."
+        None, help="GFF3 or GenBank annotation, when GENOME is a FASTA.", callback=input_file
     ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,
     seed: int = common.SeedOption,
     output: Path = common.output_option("Ranking TSV (default: stdout)."),
     labels: Path = typer.Option(
-        None, "--labels", help="TSV of locus_tag/gene -> essential (E/NE, 1/0, true/false)."
+        None, "--labels", help="TSV of locus_tag/gene -> essential (E/NE, 1/0, true/false).",
+        callback=input_file,
     ),
     metrics: Path = typer.Option(
         None, "--metrics",
         help="Metrics JSON with --labels (default: OUTPUT with .metrics.json, or "
         "essentiality.metrics.json when the ranking goes to stdout).",
+        callback=output_file,
     ),
-    plot: Path = typer.Option(None, "--plot", help="ROC curve image (png, pdf, svg)."),
+    plot: Path = typer.Option(
+        None, "--plot", help="ROC curve image (png, pdf, svg).", callback=output_file
+    ),
     window: int = common.window_option("Window length around each gene (nt)."),
     offset: int = typer.Option(
-        12, "--offset", help="Cassette start: nt after the start codon (multiple of 3)."
+        12, "--offset", help="Cassette start: nt after the start codon (multiple of 3).",
+        callback=at_least(0),
     ),
     circular: bool = common.circular_option(
         "Contigs are circular: windows and genes wrap the origin."

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import at_least
 
 
 def command(
@@ -16,7 +17,9 @@ def command(
     data: Path = typer.Option(..., "--data", help="Prepared dataset (`dnahnet prepare`)."),
     split: str = typer.Option("test", "--split", help="train, val or test."),
     batch_size: int = common.batch_size_option(8, "Fragments per batch."),
-    max_fragments: int = typer.Option(None, "--max-fragments", help="Score only the first N."),
+    max_fragments: int = typer.Option(
+        None, "--max-fragments", help="Score only the first N.", callback=at_least(1)
+    ),
     device: str = common.DeviceOption,
     precision: str = common.precision_option("auto"),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),

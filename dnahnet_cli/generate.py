@@ -5,16 +5,28 @@ from __future__ import annotations
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import above, at_least, between
+
+MAX_LENGTH = 10_000_000  # nucleotides per call: a few bacterial genomes
 
 
 def command(
     prompt: str = typer.Option(
         "", "--prompt", "-p", help="Nucleotides to continue (may be empty)."
     ),
-    length: int = typer.Option(500, "-n", "--length", help="Number of nucleotides to generate."),
-    temperature: float = typer.Option(1.0, "--temperature", "-t"),
-    top_k: int = typer.Option(0, "--top-k", help="Sample among the k most likely (0: all)."),
-    sample_seed: int = typer.Option(0, "--sample-seed", help="Seed of the sampler."),
+    length: int = typer.Option(
+        500, "-n", "--length", help="Number of nucleotides to generate.",
+        callback=between(1, MAX_LENGTH),
+    ),
+    temperature: float = typer.Option(
+        1.0, "--temperature", "-t", help="Sampling temperature (> 0).", callback=above(0)
+    ),
+    top_k: int = typer.Option(
+        0, "--top-k", help="Sample among the k most likely (0: all).", callback=at_least(0)
+    ),
+    sample_seed: int = typer.Option(
+        0, "--sample-seed", help="Seed of the sampler.", callback=at_least(0)
+    ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,
     seed: int = common.SeedOption,

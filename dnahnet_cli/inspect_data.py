@@ -6,12 +6,18 @@ from pathlib import Path
 
 import typer
 
+from dnahnet_cli.validate import at_least
+
 
 def command(
     directory: Path = typer.Argument(..., help="A dataset directory from `dnahnet prepare`."),
     split: str = typer.Option("train", help="Split to show fragments from."),
-    fragments: int = typer.Option(3, "--fragments", "-n", help="How many fragments to show."),
-    width: int = typer.Option(80, help="Nucleotides shown per fragment (0: all)."),
+    fragments: int = typer.Option(
+        3, "--fragments", "-n", help="How many fragments to show.", callback=at_least(0)
+    ),
+    width: int = typer.Option(
+        80, help="Nucleotides shown per fragment (0: all).", callback=at_least(0)
+    ),
 ) -> None:
     """Print a prepared dataset's manifest summary and a few decoded fragments."""
     from dnahnet_core.alphabet import decode

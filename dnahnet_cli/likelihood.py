@@ -7,10 +7,14 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import input_file
 
 
 def command(
-    fasta: Path = typer.Argument(..., help="FASTA file (plain, gz, xz or bz2)."),
+    fasta: Path = typer.Argument(
+        ..., help="FASTA file (plain, gz, xz or bz2); - reads standard input.",
+        callback=input_file,
+    ),
     output: Path = common.output_option("TSV to write (default: stdout)."),
     per_position: bool = typer.Option(
         False, "--per-position", help="One row per nucleotide with boundary probabilities."

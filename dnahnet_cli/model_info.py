@@ -5,12 +5,15 @@ from __future__ import annotations
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import at_least
 
 
 def command(
     config: str = common.config_option("Preset name, config.json or model directory."),
     list_presets: bool = typer.Option(False, "--list", help="List the bundled presets."),
-    length: int = typer.Option(8192, "--length", "-L", help="Sequence length for FLOPs."),
+    length: int = typer.Option(
+        8192, "--length", "-L", help="Sequence length for FLOPs.", callback=at_least(1)
+    ),
 ) -> None:
     """Describe a model configuration."""
     from rich.console import Console

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import typer
 
+from dnahnet_cli.validate import output_file
+
 
 def command(
     runs: list[Path] = typer.Argument(..., help="Run directories (each with metrics.jsonl)."),
-    output: Path = typer.Option("curves.png", "--output", "-o", help="Image to write."),
+    output: Path = typer.Option(
+        "curves.png", "--output", "-o", help="Image to write (png, pdf, svg).",
+        callback=output_file,
+    ),
     x: str = typer.Option("step", "--x", help="x axis: step or tokens (compare runs by data)."),
     label: list[str] = typer.Option(
         None, "--label", help="A legend label per run, in order (default: directory names)."

@@ -8,39 +8,57 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import at_least, between, input_file, output_dir
 
 
 def command(
     inputs: list[Path] = typer.Argument(
         ...,
         help="FASTA files (plain/gz/bgzip/xz/bz2), directories of them, text files listing "
-        "paths, or JSON-lines / Parquet tables with a sequence column.",
+        "paths, or JSON-lines / Parquet tables with a sequence column; - reads a FASTA "
+        "from standard input.",
         show_default=False,
+        callback=input_file,
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output dataset directory."),
-    fragment_length: int = typer.Option(8192, help="Fragment length in nucleotides."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Output dataset directory.", callback=output_dir
+    ),
+    fragment_length: int = typer.Option(
+        8192, help="Fragment length in nucleotides.", callback=at_least(1)
+    ),
     keep_tail: bool = typer.Option(
         False,
         "--keep-tail/--drop-tail",
         help="Keep a record's last, shorter window if >= --min-tail-length (padded and "
         "masked at training), or drop it.",
     ),
-    min_tail_length: int = typer.Option(1024, help="Shortest tail kept with --keep-tail."),
+    min_tail_length: int = typer.Option(
+        1024, help="Shortest tail kept with --keep-tail.", callback=at_least(1)
+    ),
     metadata: list[Path] = typer.Option(
-        [], "--metadata", help="GTDB bac120/ar53 metadata TSV (repeatable)."
+        [], "--metadata", help="GTDB bac120/ar53 metadata TSV (repeatable).",
+        callback=input_file,
     ),
     min_completeness: float = typer.Option(
-        90.0, help="With --metadata: minimum CheckM completeness."
+        90.0, help="With --metadata: minimum CheckM completeness (%).",
+        callback=between(0, 100),
     ),
     max_contamination: float = typer.Option(
-        5.0, help="With --metadata: maximum CheckM contamination."
+        5.0, help="With --metadata: maximum CheckM contamination (%).",
+        callback=at_least(0),
     ),
     representatives_only: bool = typer.Option(
         False, "--representatives-only", help="With --metadata: GTDB species representatives only."
     ),
-    val_fraction: float = typer.Option(0.01, help="Fraction of genomes for validation."),
-    test_fraction: float = typer.Option(0.01, help="Fraction of genomes for test."),
-    max_n_fraction: float = typer.Option(0.1, help="Drop fragments with more N than this."),
+    val_fraction: float = typer.Option(
+        0.01, help="Fraction of genomes for validation.", callback=between(0, 1)
+    ),
+    test_fraction: float = typer.Option(
+        0.01, help="Fraction of genomes for test.", callback=between(0, 1)
+    ),
+    max_n_fraction: float = typer.Option(
+        0.1, help="Drop fragments with more N than this.", callback=between(0, 1)
+    ),
     dedup: bool = typer.Option(
         True, "--dedup/--no-dedup", help="Drop repeated fragments (reverse complements count)."
     ),
@@ -48,7 +66,9 @@ def command(
         None, help="Sequence column of JSON-lines/Parquet inputs (default: sequence or text)."
     ),
     id_field: str = typer.Option(None, help="Genome id column of JSON-lines/Parquet inputs."),
-    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes (over files)."),
+    workers: int = typer.Option(
+        1, "--workers", "-j", help="Worker processes (over files).", callback=at_least(1)
+    ),
     seed: int = common.seed_option(0, "Seed of the train/val/test assignment."),
     skip_bad: bool = typer.Option(
         False, "--skip-bad", help="Log bad inputs and continue; the manifest lists them."

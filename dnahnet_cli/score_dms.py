@@ -7,17 +7,24 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import input_file, output_file
 
 
 def command(
-    scores: Path = typer.Argument(..., help="MaveDB score-set CSV (hgvs_nt or hgvs_pro, score)."),
+    scores: Path = typer.Argument(
+        ..., help="MaveDB score-set CSV (hgvs_nt or hgvs_pro, score).", callback=input_file
+    ),
     sequence: Path = typer.Option(
-        ..., "--sequence", "-s", help="FASTA with one record: the genomic context of the CDS."
+        ..., "--sequence", "-s", help="FASTA with one record: the genomic context of the CDS.",
+        callback=input_file,
     ),
     cds: str = typer.Option(
         ..., "--cds", help="CDS in the context: START-END[:STRAND], 1-based closed, e.g. 201-1100:+"
     ),
-    output: Path = typer.Option(..., "--output", "-o", help="Per-variant TSV."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Per-variant TSV (- for standard output).",
+        callback=output_file,
+    ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,
     seed: int = common.SeedOption,

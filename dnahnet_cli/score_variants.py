@@ -7,12 +7,17 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import input_file
 
 
 def command(
-    vcf: Path = typer.Argument(..., help="Variants: VCF (.vcf, .vcf.gz) or BCF."),
+    vcf: Path = typer.Argument(
+        ..., help="Variants: VCF (.vcf, .vcf.gz) or BCF; - reads standard input.",
+        callback=input_file,
+    ),
     reference: Path = typer.Option(
-        ..., "--reference", "-r", help="Reference genome FASTA (plain, gz, xz, bz2)."
+        ..., "--reference", "-r", help="Reference genome FASTA (plain, gz, xz, bz2).",
+        callback=input_file,
     ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,

@@ -7,10 +7,14 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import at_least, input_file, output_file
 
 
 def command(
-    genome: Path = typer.Argument(..., help="Genome FASTA (plain, gz, xz or bz2)."),
+    genome: Path = typer.Argument(
+        ..., help="Genome FASTA (plain, gz, xz or bz2); - reads standard input.",
+        callback=input_file,
+    ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,
     seed: int = common.SeedOption,
@@ -20,10 +24,12 @@ def command(
         None, "--bedgraph",
         help="Per-base boundary probability; with several stages X.bedgraph becomes "
         "X.stage1.bedgraph, X.stage2.bedgraph.",
+        callback=output_file,
     ),
     context: int = common.context_option("Minimum left context per base (nt)."),
     stride: int = typer.Option(
-        None, "--stride", help="New bases per window (default: = --context)."
+        None, "--stride", help="New bases per window (default: = --context).",
+        callback=at_least(1),
     ),
     batch_size: int = common.batch_size_option(4),
     device: str = common.DeviceOption,

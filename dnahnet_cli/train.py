@@ -10,11 +10,14 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
+from dnahnet_cli.validate import above, at_least, between, output_dir
+
+NEW_RUN_ADVICE = "choose a new directory, or pass --resume to continue the run in it"
 
 
-def _opt(flags: str, help: str, default=None):
+def _opt(flags: str, help: str, default=None, callback=None):
     """An option whose default None means "the run's saved value on --resume, else the default"."""
-    return typer.Option(default, flags, help=help)
+    return typer.Option(default, flags, help=help, callback=callback)
 
 
 def command(
@@ -22,21 +25,39 @@ def command(
     config: str = common.config_option(
         "Model preset name or config.json (taken from the run on --resume)."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints, metrics)."),
-    max_steps: int = _opt("--max-steps", "Optimizer steps (default: 1000)."),
-    tokens: float = _opt("--tokens", "Train on this many nucleotides instead of --max-steps."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run directory (checkpoints, metrics); new or empty unless "
+        "--resume.", callback=output_dir,
+    ),
+    max_steps: int = _opt("--max-steps", "Optimizer steps (default: 1000).", callback=at_least(1)),
+    tokens: float = _opt(
+        "--tokens", "Train on this many nucleotides instead of --max-steps.", callback=above(0)
+    ),
     batch_size: int = common.batch_size_option(
         None, "Fragments per micro-batch and process (default: 8)."
     ),
-    grad_accum: int = _opt("--grad-accum", "Micro-batches per step (default: 1)."),
-    lr: float = _opt("--lr", "Peak learning rate (innermost stage) (default: 1e-3)."),
-    warmup: int = _opt("--warmup", "Warm-up steps (default: 10% of the run, <= 2000)."),
-    min_lr_ratio: float = _opt("--min-lr-ratio", "Final lr / peak lr (default: 0.1)."),
-    weight_decay: float = _opt("--weight-decay", "AdamW weight decay (default: 0.1)."),
-    grad_clip: float = _opt("--grad-clip", "Gradient norm clip, 0 = off (default: 1.0)."),
+    grad_accum: int = _opt(
+        "--grad-accum", "Micro-batches per step (default: 1).", callback=at_least(1)
+    ),
+    lr: float = _opt(
+        "--lr", "Peak learning rate (innermost stage) (default: 1e-3).", callback=above(0)
+    ),
+    warmup: int = _opt(
+        "--warmup", "Warm-up steps (default: 10% of the run, <= 2000).", callback=at_least(0)
+    ),
+    min_lr_ratio: float = _opt(
+        "--min-lr-ratio", "Final lr / peak lr (default: 0.1).", callback=between(0, 1)
+    ),
+    weight_decay: float = _opt(
+        "--weight-decay", "AdamW weight decay (default: 0.05).", callback=at_least(0)
+    ),
+    grad_clip: float = _opt(
+        "--grad-clip", "Gradient norm clip, 0 = off (default: 1.0).", callback=at_least(0)
+    ),
     ratio_loss_weight: float = _opt(
         "--ratio-loss-weight",
-        "alpha: weight of the ratio losses (default: 0.03).",
+        "alpha: weight of the ratio losses (default: 0.02, the paper's range 0.01-0.02).",
+        callback=at_least(0),
     ),
     seed: int = common.seed_option(None, "Seed of weights and data order (default: 0)."),
     device: str = common.device_option(),
@@ -48,23 +69,32 @@ def command(
         "--rc-augment/--no-rc-augment",
         "Random reverse-complement augmentation (default: on).",
     ),
-    log_every: int = _opt("--log-every", "Steps between metrics records (default: 10)."),
-    eval_every: int = _opt("--eval-every", "Steps between validations (default: 200)."),
+    log_every: int = _opt(
+        "--log-every", "Steps between metrics records (default: 10).", callback=at_least(1)
+    ),
+    eval_every: int = _opt(
+        "--eval-every", "Steps between validations (default: 200).", callback=at_least(1)
+    ),
     eval_fragments: int = _opt(
         "--eval-fragments",
         "Validation fragments per evaluation (default: 256).",
+        callback=at_least(1),
     ),
-    save_every: int = _opt("--save-every", "Steps between checkpoints (default: 500)."),
-    keep: int = _opt("--keep", "Checkpoints kept (default: 3)."),
+    save_every: int = _opt(
+        "--save-every", "Steps between checkpoints (default: 500).", callback=at_least(1)
+    ),
+    keep: int = _opt("--keep", "Checkpoints kept (default: 3).", callback=at_least(1)),
     stop_after: int = _opt(
         "--stop-after",
         "Save and stop after this many steps in this session (the schedule "
         "still follows --max-steps).",
+        callback=at_least(1),
     ),
     tensorboard: bool = _opt("--tensorboard", "Also log to RUNDIR/tensorboard."),
     resume: bool = _opt("--resume", "Continue the run in --out from its last checkpoint.", False),
 ) -> None:
     """Train a model: RUNDIR gets config.json, model.safetensors, metrics.jsonl, checkpoints/."""
+    from dnahnet_core.io.atomic import output_directory
     from dnahnet_core.progress import log
     from dnahnet_core.train import resolve_options, train
 
@@ -81,7 +111,11 @@ def command(
         "tensorboard": tensorboard,
     }
     options = resolve_options(values, resume=resume)
-    result = train(options, resume=resume)
+    if resume:
+        result = train(options, resume=True)
+    else:  # a new run: --out must be new or empty, and goes again if nothing was written
+        with output_directory(out, advice=NEW_RUN_ADVICE):
+            result = train(options, resume=False)
     if not _is_main():
         if result.status == "interrupted":
             raise typer.Exit(130)

@@ -34,7 +34,7 @@ from dnahnet_core.data.gtdb import MetadataFilter
 from dnahnet_core.data.sources import expand_inputs, strip_suffixes
 from dnahnet_core.data.splits import split_of
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import atomic_directory
+from dnahnet_core.io.atomic import atomic_directory, check_output_directory
 from dnahnet_core.progress import progress
 
 WORK_DIR = ".work"
@@ -170,8 +170,7 @@ def prepare(
     """Build a prepared dataset at ``out``; returns its manifest."""
     options.validate()
     out = Path(out)
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise DnahnetError(f"{out}: already exists (use --overwrite to replace it)")
+    check_output_directory(out, overwrite, inputs)  # before reading anything
     if not inputs:
         raise DnahnetError("no inputs given")
     files, problems = expand_inputs(inputs)
@@ -183,7 +182,7 @@ def prepare(
             options.max_contamination,
             options.representatives_only,
         )
-    with atomic_directory(out) as root:
+    with atomic_directory(out, overwrite, inputs) as root:
         _make_readable(root)
         merger = _Merger(root, options, selector)
         for problem in problems:

@@ -134,6 +134,9 @@ def _read_list(path: Path) -> tuple[list[Path], list[dict]]:
             if line and not line.startswith("#"):
                 entry = Path(line)
                 entries.append(entry if entry.is_absolute() else path.parent / entry)
+    if not entries:
+        error = f"{path}: empty file (no FASTA records and no paths listed)"
+        return [], [{"path": str(path), "error": error}]
     files, problems = expand_inputs(entries)
     return files, problems
 

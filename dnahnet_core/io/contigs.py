@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.compression import open_text
 
 # database tags of NCBI FASTA-header identifiers; the field after each is an accession
 _DB_TAGS = {"ref", "gb", "emb", "dbj", "tpg", "tpe", "tpd", "lcl", "gnl", "ena", "sp", "tr"}
@@ -64,7 +65,7 @@ def read_chrom_map(path: str | os.PathLike) -> dict[str, str]:
     """
     path = Path(path)
     mapping: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:  # undecodable bytes fail below, naming the line
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith("#"):

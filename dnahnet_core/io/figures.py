@@ -16,7 +16,10 @@ def figure_format(path: str | os.PathLike) -> str:
     """The image format named by the file suffix; an unknown one is a user error."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in {"png", "pdf", "svg", "jpg", "jpeg", "eps", "tif", "tiff"}:
-        raise DnahnetError(f"--plot {path}: use a .png, .pdf or .svg file name")
+        raise DnahnetError(
+            f"{path}: unknown image format {Path(path).suffix or '(no suffix)'!r}; "
+            "use a .png, .pdf or .svg file name"
+        )
     return suffix
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.compression import open_text
 
 _ESSENTIAL = {"e", "essential", "1", "true", "t", "yes", "y"}
 _NONESSENTIAL = {"ne", "non-essential", "nonessential", "non_essential", "0", "false", "f", "no",
@@ -40,7 +41,7 @@ def read_labels(path: str | os.PathLike) -> dict[str, bool]:
     labels: dict[str, bool] = {}
     id_col, label_col = 0, 1
     first = True
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:  # undecodable bytes fail below, naming the line
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith("#"):

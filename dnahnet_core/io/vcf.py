@@ -93,7 +93,7 @@ def _validate(fields: list[str], where: str) -> None:
         )
     if not fields[0]:
         raise DnahnetError(f"{where}: empty CHROM")
-    if not fields[1].isdigit() or int(fields[1]) < 1:
+    if not (fields[1].isascii() and fields[1].isdigit()) or int(fields[1]) < 1:
         raise DnahnetError(f"{where}: POS {fields[1]!r} is not a positive integer")
     if not _BASES.match(fields[3]):
         raise DnahnetError(f"{where}: REF {fields[3]!r} is not a nucleotide sequence")

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if isinstance(self.ssm, dict):
             self.ssm = SSMConfig(**self.ssm)
+        self._check_types()
         levels = self.num_levels
         for key in ("d_model", "d_intermediate", "num_heads"):
             if len(getattr(self, key)) != levels:
@@ -68,12 +70,80 @@ class ModelConfig:
             raise DnahnetError(f"config {self.name}: d_model must not shrink inwards")
         for layout in self.layouts():
             parse_layout(layout)
+        self._check_widths()
+
+    def _check_types(self) -> None:
+        """Every field has the JSON type and range the model needs (a clear line, not a crash)."""
+        where = f"config {self.name}"
+        if not isinstance(self.name, str):
+            raise DnahnetError(f"config: name must be a string, got {self.name!r}")
+        if not isinstance(self.arch_layout, list) or not self.arch_layout:
+            raise DnahnetError(f"{where}: arch_layout must be a list like [\"T12\"]")
+        _require_list(where, "d_model", self.d_model, _is_positive_int, "positive integers")
+        for key in ("d_intermediate", "num_heads"):  # 0 where a level has no attention layer
+            _require_list(where, key, getattr(self, key), _is_count, "integers >= 0")
+        for key in ("target_ratios", "lr_multipliers"):
+            _require_list(where, key, getattr(self, key), _is_positive_number, "positive numbers")
+        for key in ("attn_window", "vocab_size"):
+            if not _is_positive_int(getattr(self, key)):
+                raise DnahnetError(
+                    f"{where}: {key} must be a positive integer, got {getattr(self, key)!r}"
+                )
+        if self.vocab_size < 5:
+            raise DnahnetError(f"{where}: vocab_size must be at least 5 (A, C, G, T, N)")
+        if not _is_positive_number(self.rope_base):
+            raise DnahnetError(f"{where}: rope_base must be a positive number")
+        if not isinstance(self.description, str):
+            raise DnahnetError(f"{where}: description must be a string")
+        if not isinstance(self.ssm, SSMConfig):
+            raise DnahnetError(f"{where}: ssm must be an object like {{\"d_state\": 32, ...}}")
+        for key, value in asdict(self.ssm).items():
+            if not _is_positive_int(value):
+                raise DnahnetError(f"{where}: ssm.{key} must be a positive integer, got {value!r}")
+
+    def _check_widths(self) -> None:
+        """Widths that the layers of each level can split into heads."""
+        where = f"config {self.name}"
+        for level, codes in enumerate(self.level_layers()):
+            width, heads = self.d_model[level], self.num_heads[level]
+            if "T" in codes:
+                for key in ("num_heads", "d_intermediate"):
+                    if getattr(self, key)[level] == 0:
+                        raise DnahnetError(
+                            f"{where}: {key}[{level}] must be positive (level {level} has "
+                            "attention layers)"
+                        )
+                if width % heads:
+                    raise DnahnetError(
+                        f"{where}: d_model[{level}] = {width} is not divisible by "
+                        f"num_heads[{level}] = {heads}"
+                    )
+                if (width // heads) % 2:
+                    raise DnahnetError(
+                        f"{where}: attention head dimension d_model[{level}] / num_heads[{level}]"
+                        f" = {width // heads} must be even (rotary embedding)"
+                    )
+            if "m" in codes and (self.ssm.expand * width) % self.ssm.headdim:
+                raise DnahnetError(
+                    f"{where}: ssm.expand * d_model[{level}] = {self.ssm.expand * width} is not "
+                    f"divisible by ssm.headdim = {self.ssm.headdim}"
+                )
+
+    def level_layers(self) -> list[str]:
+        """The layer codes of each level, outermost first (encoder + decoder, then main)."""
+        layouts = self.layouts()
+        stages = self.num_stages
+        per_level = [
+            "".join(parse_layout(layouts[2 * i]) + parse_layout(layouts[2 * i + 1]))
+            for i in range(stages)
+        ]
+        return per_level + ["".join(parse_layout(layouts[-1]))]
 
     @property
     def num_stages(self) -> int:
         """Number of chunking stages (0 for an isotropic baseline)."""
         depth, node = 0, self.arch_layout
-        while len(node) == 3:
+        while isinstance(node, list) and len(node) == 3:
             depth, node = depth + 1, node[1]
         return depth
 
@@ -83,10 +153,10 @@ class ModelConfig:
 
     def layouts(self) -> list[str]:
         node, found = self.arch_layout, []
-        while len(node) == 3:
+        while isinstance(node, list) and len(node) == 3:
             found += [node[0], node[2]]
             node = node[1]
-        if len(node) != 1 or not isinstance(node[0], str):
+        if not isinstance(node, list) or len(node) != 1 or not isinstance(node[0], str):
             raise DnahnetError(f"config {self.name}: arch_layout malformed near {node!r}")
         return found + [node[0]]
 
@@ -95,6 +165,26 @@ class ModelConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def _is_positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_positive_number(value) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        and math.isfinite(value) and value > 0
+    )
+
+
+def _require_list(where: str, key: str, values, check, what: str) -> None:
+    if not isinstance(values, list) or not all(check(v) for v in values):
+        raise DnahnetError(f"{where}: {key} must be a list of {what}, got {values!r}")
 
 
 def parse_layout(layout: str) -> list[str]:
@@ -118,9 +208,30 @@ def list_presets() -> list[str]:
 
 
 def config_from_dict(data: dict, where: str = "config") -> ModelConfig:
+    if not isinstance(data, dict):
+        raise DnahnetError(
+            f"{where}: expected a JSON object of model settings, got a {type(data).__name__}"
+        )
+    known = {f.name: f for f in fields(ModelConfig)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise DnahnetError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
+    missing = [
+        name for name, f in known.items()
+        if f.default is MISSING and f.default_factory is MISSING and name not in data
+    ]
+    if missing:
+        raise DnahnetError(f"{where}: missing setting {missing[0]!r}")
+    ssm = data.get("ssm")
+    if isinstance(ssm, dict):
+        extra = sorted(set(ssm) - {f.name for f in fields(SSMConfig)})
+        if extra:
+            raise DnahnetError(f"{where}: unknown setting 'ssm.{extra[0]}'")
     try:
         return ModelConfig(**data)
     except TypeError as error:
+        raise DnahnetError(f"{where}: {error}") from None
+    except DnahnetError as error:
         raise DnahnetError(f"{where}: {error}") from None
 
 
@@ -142,5 +253,6 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
         data = json.loads(source.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DnahnetError(f"{source}: not valid JSON ({error})") from None
-    data = data.get("model", data)  # a run's config.json nests the model config
+    if isinstance(data, dict):
+        data = data.get("model", data)  # a run's config.json nests the model config
     return config_from_dict(data, where=str(source))

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from dnahnet_core.errors import DnahnetError
@@ -75,9 +75,7 @@ def load_model(source: str | Path | None = None, device: str | torch.device = "c
         return build_model(load_config(str(source))).to(device).eval()
     if not path.is_dir():
         raise DnahnetError(f"{source}: not a model directory (expected config.json + {WEIGHTS})")
-    if not (path / WEIGHTS).exists():
-        raise DnahnetError(f"{path}: no {WEIGHTS} in this model directory")
-    model = build_model(load_config(path))
+    model = build_model(check_model_directory(path))
     try:
         weights = load_file(str(path / WEIGHTS))
     except (SafetensorError, OSError) as error:
@@ -90,6 +88,45 @@ def load_model(source: str | Path | None = None, device: str | torch.device = "c
             f"e.g. {(missing or unexpected)[0]})"
         )
     return model.to(device).eval()
+
+
+def check_model_directory(directory: str | Path) -> ModelConfig:
+    """The directory's config, once its weights file is known to fit it (nothing built).
+
+    Reads only the safetensors header; every tensor the config needs must be there
+    with the shape the config gives it. Errors name the file and the tensor.
+    """
+    path = Path(directory)
+    for name in (CONFIG, WEIGHTS):
+        if not (path / name).is_file():
+            raise DnahnetError(f"{path}: no {name} in this model directory")
+    config = load_config(path / CONFIG)
+    weights = path / WEIGHTS
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            found = {key: list(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError) as error:
+        raise DnahnetError(f"{weights}: cannot read weights ({error})") from None
+    with torch.device("meta"):
+        needed = {key: list(t.shape) for key, t in DnaLM(config).state_dict().items()}
+    for key, shape in needed.items():
+        if key not in found:
+            raise DnahnetError(
+                f"{weights}: no tensor {key!r}, which {path / CONFIG} needs "
+                f"({len(set(needed) - set(found))} of {len(needed)} missing)"
+            )
+        if found[key] != shape:
+            raise DnahnetError(
+                f"{weights}: tensor {key!r} has shape {found[key]}, but {path / CONFIG} "
+                f"needs {shape}"
+            )
+    extra = sorted(set(found) - set(needed))
+    if extra:
+        raise DnahnetError(
+            f"{weights}: tensor {extra[0]!r} is not part of the model {path / CONFIG} "
+            f"describes ({len(extra)} unexpected)"
+        )
+    return config
 
 
 def load_metadata(directory: str | Path) -> dict:

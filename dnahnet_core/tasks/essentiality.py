@@ -28,7 +28,7 @@ from pathlib import Path
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.annotations import Feature, load_annotated_genome
-from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.atomic import atomic_open, check_output_file, output_group
 from dnahnet_core.io.figures import figure_format, plot_roc
 from dnahnet_core.io.labels import read_labels, write_label_metrics
 from dnahnet_core.model_source import ModelSource, ready_model
@@ -130,7 +130,7 @@ class EssentialitySummary:
 def metrics_path_for(output: str | os.PathLike | None) -> Path:
     """The default metrics JSON: OUTPUT with .metrics.json (essentiality.metrics.json for
     a ranking on stdout)."""
-    if output is None:
+    if output is None or str(output) == "-":
         return Path("essentiality.metrics.json")
     output = Path(output)
     name = output.name
@@ -168,6 +168,11 @@ def rank_genes(
         raise DnahnetError("--metrics and --plot need --labels")
     if plot:
         figure_format(plot)
+    for path in (output, metrics, plot):  # fail before the long part, not after it
+        if path is not None:
+            check_output_file(path)
+    if labels and not metrics:
+        check_output_file(metrics_path_for(output))
     annotated = load_annotated_genome(genome, annotation, chrom_map=chrom_map)
     genes = annotated.features_of(feature)
     if not genes:
@@ -200,7 +205,8 @@ def rank_genes(
     if truth is not None:
         summary.report = evaluate(truth, ranking, source=str(labels))
         summary.metrics_path = Path(metrics) if metrics else metrics_path_for(output)
-    with contextlib.ExitStack() as stack:  # the ranking is kept only when every file is written
+    # the ranking, metrics and plot appear together or not at all
+    with output_group(), contextlib.ExitStack() as stack:
         handle = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
         tsv.write_ranking(handle, ranking)
         if summary.report is not None:

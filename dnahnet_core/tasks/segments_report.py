@@ -228,19 +228,24 @@ def report_segments(
     annotation: str | os.PathLike,
     genome: str | os.PathLike | None,
     output: str | os.PathLike,
+    overwrite: bool = False,
 ) -> tuple[Report, list[str]]:
-    """``dnahnet segments-report``: the report directory (TSVs, PNGs) and its file names."""
+    """``dnahnet segments-report``: the report directory (TSVs, PNGs) and its file names.
+
+    An existing non-empty ``output`` is refused unless ``overwrite`` (checked first)."""
     from dnahnet_core.io.annotations import load_annotated_genome
-    from dnahnet_core.io.atomic import atomic_directory
+    from dnahnet_core.io.atomic import atomic_directory, check_output_directory
     from dnahnet_core.io.tracks import read_bed
 
+    inputs = [p for p in (chunks, annotation, genome) if p is not None]
+    check_output_directory(output, overwrite, inputs)
     if genome is not None:
         annotated = load_annotated_genome(genome, annotation)
     else:
         annotated = load_annotated_genome(annotation)
     lengths = {name: len(seq) for name, seq in annotated.contigs.items()}
     report = build_report(read_bed(chunks), annotated.features, lengths, str(chunks))
-    with atomic_directory(output) as tmp:
+    with atomic_directory(output, overwrite, inputs) as tmp:
         names = write_report(report, tmp)
     return report, names
 

@@ -151,7 +151,7 @@ def save_checkpoint(
         for rank, states in enumerate(rng_per_rank)
         for name, value in states.items()
     }
-    with atomic_directory(target) as tmp:
+    with atomic_directory(target, overwrite=True) as tmp:  # the run's own checkpoint
         save_weights(model, tmp, metadata)
         state_dir = tmp / STATE_DIR
         state_dir.mkdir()

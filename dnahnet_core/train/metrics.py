@@ -141,11 +141,17 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     if not path.is_file():
         raise DnahnetError(f"{run_dir}: no metrics.jsonl (not a training run directory)")
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DnahnetError(f"{path}: line {number}: not text (not a metrics.jsonl)") from None
         except json.JSONDecodeError:
-            continue
+            continue  # a line cut short by a crash
+        if isinstance(record, dict):
+            records.append(record)
+    if not records:
+        raise DnahnetError(f"{path}: no metrics records (one JSON object per line expected)")
     return records
 
 

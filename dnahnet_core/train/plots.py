@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import atomic_path
+from dnahnet_core.io.atomic import atomic_path, check_output_file
+from dnahnet_core.io.figures import figure_format
 from dnahnet_core.train.metrics import read_metrics
 
 X_AXES = {"step": "optimizer step", "tokens": "nucleotides trained on"}
@@ -34,6 +35,8 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
         raise DnahnetError(f"--x {x}: expected one of {', '.join(X_AXES)}")
     if not run_dirs:
         raise DnahnetError("plot-metrics: give at least one run directory")
+    image_format = figure_format(output)
+    check_output_file(output)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,6 +85,6 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
     fig.tight_layout()
     output = Path(output)
     with atomic_path(output) as tmp:
-        fig.savefig(tmp, dpi=120, format=output.suffix.lstrip(".") or "png")
+        fig.savefig(tmp, dpi=120, format=image_format)
     plt.close(fig)
     return output

@@ -1,0 +1,107 @@
+"""Checks applied at the CLI edge, as Typer callbacks: option ranges, inputs, outputs.
+
+    context: int = typer.Option(8192, "--context", callback=at_least(1))
+    temperature: float = typer.Option(1.0, "--temperature", callback=above(0))
+    fasta: Path = typer.Argument(..., callback=input_file)       # '-' is standard input
+    output: Path = typer.Option(None, "-o", callback=output_file)  # '-' is standard output
+
+A number outside its range, NaN or an infinity is a usage error (exit 2) naming the
+option; None (an option left unset) always passes. Typer's own ``min=``/``max=`` are
+not used for floats because they let NaN through.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+
+def number_range(
+    minimum: float | None = None,
+    maximum: float | None = None,
+    *,
+    above: float | None = None,
+    below: float | None = None,
+) -> Callable:
+    """A callback accepting finite numbers with ``minimum <= x <= maximum`` (``above <
+    x < below`` for open bounds); lists (repeatable options) are checked item by item."""
+    bounds = [
+        f"{sign} {_shown(bound)}"
+        for sign, bound in ((">=", minimum), (">", above), ("<=", maximum), ("<", below))
+        if bound is not None
+    ]
+    rule = " and ".join(bounds)
+
+    def check(value):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is None:
+                continue
+            if isinstance(item, float) and not math.isfinite(item):
+                raise typer.BadParameter(f"{item}: must be a finite number {rule}".rstrip())
+            if (
+                (minimum is not None and item < minimum)
+                or (maximum is not None and item > maximum)
+                or (above is not None and item <= above)
+                or (below is not None and item >= below)
+            ):
+                raise typer.BadParameter(f"{_shown(item)}: must be {rule}")
+        return value
+
+    return check
+
+
+def at_least(minimum: float) -> Callable:
+    """Integers and finite numbers >= ``minimum``."""
+    return number_range(minimum)
+
+
+def above(bound: float) -> Callable:
+    """Finite numbers strictly greater than ``bound`` (e.g. a learning rate > 0)."""
+    return number_range(above=bound)
+
+
+def between(minimum: float, maximum: float) -> Callable:
+    """Finite numbers in the closed interval [``minimum``, ``maximum``]."""
+    return number_range(minimum, maximum)
+
+
+def _shown(number) -> str:
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def input_file(value):
+    """Inputs: ``-`` and other streams (/dev/stdin, pipes) become re-readable files."""
+    from dnahnet_core.io.streams import input_path
+
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [input_path(item) for item in value]
+    return input_path(value)
+
+
+def output_file(value: Path | None) -> Path | None:
+    """File outputs: refused now (not after the long part) when they cannot be written."""
+    from dnahnet_core.io.atomic import check_output_file
+
+    if value is not None:
+        check_output_file(value)
+    return value
+
+
+def output_dir(value: Path | None) -> Path | None:
+    """Directory outputs: a file of that name, or a file in the way of its parents, is
+    refused now (whether a non-empty directory may be replaced depends on --overwrite)."""
+    from dnahnet_core.errors import DnahnetError
+    from dnahnet_core.io.atomic import check_output_parent
+
+    if value is not None:
+        if value.exists() and not value.is_dir():
+            raise DnahnetError(f"{value}: exists and is not a directory")
+        check_output_parent(value)
+    return value
