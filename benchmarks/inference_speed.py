@@ -9,6 +9,7 @@ projections) and reports each model's counted FLOPs (dnahnet model-info's accoun
 with the compression the model actually had) as a share of it.
 
     taskset -c 0 .venv/bin/python benchmarks/inference_speed.py --threads 1   # make bench
+    python benchmarks/inference_speed.py --device cuda   # on a GPU (scripts/gpu_check.sh)
 """
 
 from __future__ import annotations
@@ -33,21 +34,33 @@ def load(name: str):
     return model.eval()
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":  # kernels run asynchronously: wait before reading the clock
+        torch.cuda.synchronize(device)
+
+
 def forward_seconds(model, tokens, precision: str) -> tuple[float, list[float]]:
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, precision == "bf16"):
+    device = tokens.device
+    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, precision == "bf16"):
+        sync(device)
         start = time.perf_counter()
         out = model(tokens)
+        sync(device)
         seconds = time.perf_counter() - start
     return seconds, [s.compression for s in out.stages]
 
 
-def matmul_gflops(dtype: torch.dtype, rows: int = 8192, repeats: int = 5) -> float:
-    a, b = torch.randn(rows, 256, dtype=dtype), torch.randn(256, 768, dtype=dtype)
+def matmul_gflops(dtype: torch.dtype, device: torch.device, rows: int = 8192,
+                  repeats: int = 5) -> float:
+    a = torch.randn(rows, 256, dtype=dtype, device=device)
+    b = torch.randn(256, 768, dtype=dtype, device=device)
     a @ b
     times = []
     for _ in range(repeats):
+        sync(device)
         start = time.perf_counter()
         a @ b
+        sync(device)
         times.append(time.perf_counter() - start)
     return 2 * rows * 256 * 768 / min(times) / 1e9
 
@@ -60,13 +73,19 @@ def main() -> None:
                         choices=["fp32", "bf16"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--max-seconds", type=float, default=120.0,
                         help="skip a model whose first run at a length took longer than this")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    models = {name: load(name) for name in args.models}
-    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
-    print(f"# machine: {platform.processor() or platform.machine()}, {args.threads} thread(s), "
+    device = torch.device(args.device)
+    models = {name: load(name).to(device) for name in args.models}
+    peak = {"fp32": matmul_gflops(torch.float32, device),
+            "bf16": matmul_gflops(torch.bfloat16, device)}
+    machine = platform.processor() or platform.machine()
+    if device.type == "cuda":
+        machine = torch.cuda.get_device_name(device)
+    print(f"# machine: {machine}, {args.threads} thread(s), "
           f"torch {torch.__version__}; matmul [L,256]x[256,768]: fp32 {peak['fp32']:.0f} "
           f"GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
     print("| model | L | precision | forward s (median) | µs / nt | MFLOP / nt (counted) "
@@ -74,6 +93,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for length in args.lengths:
         tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
+        tokens = tokens.to(device)
         for precision in args.precisions:
             times: dict[str, list[float]] = {name: [] for name in models}
             ratios: dict[str, list[float]] = {}

@@ -8,6 +8,7 @@ reports tokens/s and model FLOPs utilisation (FLOPs counted by torch's FlopCount
 over one step, divided by the step time and the GPU's dense bf16 peak).
 
     .venv/bin/python benchmarks/train_speed.py [--length 8192] [--steps 3] [--models ...]
+    python benchmarks/train_speed.py --device cuda    # GPU rows only (scripts/gpu_check.sh)
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=["dnahnet-small", "transformer-small"])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto",
+                        help="auto: CPU rows, plus GPU rows where CUDA is present; cpu; cuda")
     parser.add_argument("--precision", default="fp32", help="(child runs)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
                         help="CPU precisions to compare; ratios are against the first")
@@ -122,11 +124,16 @@ def main() -> None:
 
     import torch
 
-    rows = [spawn(args, m, "cpu", p, {}) for m in args.models for p in args.precisions]
-    if torch.cuda.is_available():
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device is visible")
+    rows = []
+    if args.device in ("auto", "cpu"):
+        rows += [spawn(args, m, "cpu", p, {}) for m in args.models for p in args.precisions]
+    if args.device != "cpu" and torch.cuda.is_available():
+        gpu = "cuda" if args.device == "auto" else args.device
         for m in args.models:
-            rows.append(spawn(args, m, "cuda", "bf16", {"DNAHNET_PURE_TORCH": "1"}))
-            rows.append(spawn(args, m, "cuda", "bf16", {}))
+            rows.append(spawn(args, m, gpu, "bf16", {"DNAHNET_PURE_TORCH": "1"}))
+            rows.append(spawn(args, m, gpu, "bf16", {}))
     print(f"{'model':<20}{'device':<7}{'prec':<6}{'params':>11}{'s/step':>9}{'nt/s':>10}"
           f"{'memory':>14}{'MFU':>8}{'vs 1st':>9}")
     for r in rows:
