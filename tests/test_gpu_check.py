@@ -1,0 +1,139 @@
+"""scripts/gpu_check.sh on a CPU: its dry run, its install step, its refusals (docs/gpu.md)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "gpu_check.sh"
+STEPS = ["env", "install", "fast-path", "gpu-tests", "smoke", "torchrun", "inference",
+         "train-speed", "suite"]
+
+
+def gpu_check(*args, env_extra: dict | None = None, timeout: int = 900):
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", **(env_extra or {}))
+    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def summary(report: str) -> dict[str, str]:
+    """step -> PASS/FAIL/SKIP, from the report's summary table."""
+    rows = re.findall(r"^\| ([a-z-]+) \| (PASS|FAIL|SKIP) \|", report, flags=re.M)
+    return dict(rows)
+
+
+def mamba_like_wheel(folder: Path) -> Path:
+    """A wheel shaped like mamba-ssm built without its CUDA extension: the package's
+    __init__ imports the extension eagerly, the Triton module needs nothing of it."""
+    path = folder / "mamba_ssm-2.3.2.post1-py3-none-any.whl"
+    dist = "mamba_ssm-2.3.2.post1.dist-info"
+    files = {
+        "mamba_ssm/__init__.py": '__version__ = "2.3.2.post1"\n\n'
+                                 "from mamba_ssm.ops.selective_scan_interface import x\n",
+        "mamba_ssm/ops/__init__.py": "",
+        "mamba_ssm/ops/selective_scan_interface.py": "import selective_scan_cuda\n",
+        "mamba_ssm/ops/triton/__init__.py": "",
+        "mamba_ssm/ops/triton/ssd_combined.py": "def mamba_chunk_scan_combined():\n"
+                                                "    return 'triton'\n",
+        f"{dist}/METADATA": "Metadata-Version: 2.1\nName: mamba_ssm\nVersion: 2.3.2.post1\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+                         "Tag: py3-none-any\n",
+    }
+    files[f"{dist}/RECORD"] = "".join(f"{name},,\n" for name in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as whl:
+        for name, text in files.items():
+            whl.writestr(name, text)
+    return path
+
+
+def test_install_step_trims_mamba_init_so_the_triton_modules_import(tmp_path):
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels.mkdir()
+    mamba_like_wheel(wheels)
+    untrimmed = tmp_path / "untrimmed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                    "--target", str(untrimmed), *map(str, wheels.glob("*.whl"))], check=True)
+    before = subprocess.run(
+        [sys.executable, "-c", "import mamba_ssm.ops.triton.ssd_combined"],
+        env=dict(os.environ, PYTHONPATH=str(untrimmed)), capture_output=True, text=True)
+    assert "No module named 'selective_scan_cuda'" in before.stderr  # the failure it fixes
+
+    done = gpu_check("--dry-run", "--steps", "install", "--wheels", wheels, tmp_path / "out",
+                     env_extra={"SITE": str(site)})
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "out" / "gpu-check.md").read_text()
+    assert summary(report) == {"install": "PASS"}
+    assert "mamba_ssm/__init__.py trimmed" in report
+    assert (site / "mamba_ssm" / "__init__.py").read_text() == '__version__ = "2.3.2.post1"\n'
+    after = subprocess.run(
+        [sys.executable, "-c", "from mamba_ssm.ops.triton.ssd_combined import "
+         "mamba_chunk_scan_combined as f; print(f())"],
+        env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True, text=True)
+    assert after.stdout.strip() == "triton", after.stderr
+
+
+def test_install_step_never_replaces_a_folder_it_did_not_make(tmp_path):
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels.mkdir()
+    mamba_like_wheel(wheels)
+    site.mkdir()
+    (site / "mine.txt").write_text("keep me")
+    done = gpu_check("--dry-run", "--steps", "install", "--wheels", wheels, tmp_path / "out",
+                     env_extra={"SITE": str(site)})
+    assert done.returncode == 1
+    report = (tmp_path / "out" / "gpu-check.md").read_text()
+    assert summary(report) == {"install": "FAIL"}
+    assert "holds files this script did not install" in report
+    assert (site / "mine.txt").read_text() == "keep me"
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path):
+    for args, message in [
+        (["--steps", "env,warp", tmp_path], "unknown step 'warp'"),
+        (["--budget", "ten", tmp_path], "--budget takes whole seconds"),
+        (["--dry-run"], "give the folder for the report"),
+    ]:
+        done = gpu_check(*args)
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    foreign = tmp_path / "gpu-check.md"
+    foreign.write_text("my notes\n")
+    done = gpu_check("--dry-run", "--steps", "env", tmp_path)
+    assert done.returncode == 2 and "is not a report of this script" in done.stderr
+    assert foreign.read_text() == "my notes\n"
+
+
+@pytest.mark.slow
+def test_quick_dry_run_writes_every_section(tmp_path):
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    done = gpu_check("--dry-run", "--quick", "--wheels", empty, tmp_path / "out")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = (tmp_path / "out" / "gpu-check.md").read_text()
+    assert report.startswith("# dnahnet GPU check\n")
+    assert "finished in" in report.splitlines()[2]
+    assert summary(report) == {
+        "env": "PASS", "install": "SKIP", "fast-path": "SKIP", "gpu-tests": "PASS",
+        "smoke": "PASS", "torchrun": "PASS", "inference": "PASS", "train-speed": "PASS",
+        "suite": "SKIP"}
+    headings = re.findall(r"^## \d+\. .* — (?:PASS|FAIL|SKIP)$", report, flags=re.M)
+    assert len(headings) == len(STEPS)
+    assert "SKIP: no wheels in" in report
+    assert "SKIP: no CUDA in a dry run" in report
+    assert "SKIP: --quick" in report  # the whole suite: not from inside the suite
+    assert "SKIPPED [1] tests/test_fast_path.py" in report  # the GPU tests ran, and skipped
+    smoke = re.search(r"^\| dnahnet-tiny \| \d+ \| 2 \| ([\d.]+) → ([\d.]+) \| ([\d.]+) \|",
+                      report, flags=re.M)
+    assert smoke, report
+    assert 0 < float(smoke.group(3)) < 4  # validation bits/nt of a 4-letter alphabet, untrained
+    assert re.search(r"^\| dnahnet-tiny \| 1,024 \| fp32 \|", report, flags=re.M)  # inference
+    assert re.search(r"^dnahnet-tiny +cpu +fp32 ", report, flags=re.M)  # train-speed
+    assert "resumed run: train records at steps [1, 2]" in report
+    assert "stopped at step 1 (--stop-after), then --resume" in report
