@@ -32,7 +32,6 @@ COMMANDS = {
     "essentiality": "essentiality",
     "segments": "segments",
     "segments-report": "segments_report",
-    "embed": "embed",
     "check-model": "check_model",
     "demo": "demo",
 }

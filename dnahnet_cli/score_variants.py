@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import input_file
+from dnahnet_cli.validate import at_least, input_file
 
 
 def command(
@@ -35,6 +35,22 @@ def command(
     batch_size: int = common.batch_size_option(16),
     device: str = common.DeviceOption,
     prefix_reuse: bool = common.PrefixReuseOption,
+    annotation: Path = typer.Option(
+        None, "--annotation", "-a",
+        help="GFF3 or GenBank annotation of the reference: add each ALT's gene, consequence "
+        "and protein change (INFO DNAHNET_GENE/CSQ/AA, TSV columns) and the LLR per "
+        "consequence to the summary.",
+        callback=input_file,
+    ),
+    upstream: int = typer.Option(
+        200, "--upstream", help="With --annotation: nt before a gene's start (on its strand) "
+        "that count as upstream.", callback=at_least(0),
+    ),
+    genetic_code: int = typer.Option(
+        None, "--genetic-code",
+        help="With --annotation: NCBI genetic code for every CDS (default: the annotation's "
+        "transl_table, else 11).",
+    ),
 ) -> None:
     """Score SNVs, MNVs and indels: LLR = log P(ALT window) - log P(REF window)."""
     import shlex
@@ -46,12 +62,13 @@ def command(
 
     options = ScoreOptions(
         window=window, reverse_complement=reverse_complement, circular=circular,
-        strict=strict, batch_size=batch_size, prefix_reuse=prefix_reuse,
+        strict=strict, batch_size=batch_size, prefix_reuse=prefix_reuse, upstream=upstream,
+        genetic_code=genetic_code,
     )
     summary = score_vcf(
         vcf, reference, output, common.model_source(model, config, seed), options=options,
         device=device, chrom_map=read_chrom_map(chrom_map) if chrom_map else None,
-        command_line="dnahnet " + shlex.join(sys.argv[1:]),
+        command_line="dnahnet " + shlex.join(sys.argv[1:]), annotation=annotation,
     )
     for line in summary.lines():
         log(line)

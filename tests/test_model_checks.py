@@ -19,6 +19,8 @@ from dnahnet_cli.app import app
 from dnahnet_core.alphabet import decode, encode
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.annotations import load_annotated_genome
+from dnahnet_core.io.reports import json_ready
+from dnahnet_core.tasks import genetic_code as gc
 from dnahnet_core.tasks import model_checks as mc
 
 FNA = DEMO_DATA / "mycoplasma_alvi.fna.gz"
@@ -40,14 +42,14 @@ def coding(mycoplasma):
 # ---------------------------------------------------------------- genetic codes
 
 
-@pytest.mark.parametrize("code", sorted(mc.GENETIC_CODES))
+@pytest.mark.parametrize("code", sorted(gc.GENETIC_CODES))
 def test_codon_tables_agree_with_biopython(code):
     codons = ["".join(c) for c in product("ACGT", repeat=3)]
-    ours = mc.translate("".join(codons), code)
+    ours = gc.translate("".join(codons), code)
     theirs = str(Seq("".join(codons)).translate(table=code))
     assert ours == theirs
-    assert mc.translate("TGA", code) == {1: "*", 4: "W", 11: "*", 25: "G"}[code]
-    assert mc.translate("ATGNNN", code) == "MX"
+    assert gc.translate("TGA", code) == {1: "*", 4: "W", 11: "*", 25: "G"}[code]
+    assert gc.translate("ATGNNN", code) == "MX"
 
 
 def test_unsupported_genetic_code():
@@ -231,7 +233,7 @@ def test_every_third_base_stub_gives_infinite_periodicity(tmp_path):
     assert bits["model"] == pytest.approx(2.0)
     assert bits["nucleotides"] == 2 * 2 * length
     assert bits["markov_order_0"] < 2.01 and bits["markov_order_5"] < bits["markov_order_0"]
-    text = json.dumps(mc.json_ready(report))
+    text = json.dumps(json_ready(report))
     assert '"periodicity": "inf"' in text and "Infinity" not in text
     assert "periodicity (max/min) inf" in mc.format_report(report)
 

@@ -6,14 +6,17 @@
 VCF (``.vcf``, ``.vcf.gz`` bgzipped + tabix-indexed, or stdout): every input header
 line and record is kept; the INFO fields ``DNAHNET_LLR`` (one value per ALT, ``.`` for
 an ALT not scored), ``DNAHNET_LLR_FWD``/``_REV`` (with strand averaging) and
-``DNAHNET_FLAGS`` are added, replacing any from an earlier run. TSV (``.tsv``,
-``.txt``): one row per ALT allele, ``NA`` where not scored.
+``DNAHNET_FLAGS`` are added, replacing any from an earlier run; with an annotation also
+``DNAHNET_GENE``, ``DNAHNET_CSQ`` and ``DNAHNET_AA`` (one value per ALT, ``.`` where there
+is none). TSV (``.tsv``, ``.txt``): one row per ALT allele, ``NA`` where not scored (with
+an annotation, the columns ``gene consequence protein_change`` too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,10 @@ class ScoringHeader:
     circular: bool
     model_name: str = ""
     command_line: str = ""
+    annotation: str = ""  # the annotation file of the consequences; "" = none
+    upstream: int = 0
+    genetic_code: str = ""  # where the genetic code came from (annotation, default, option)
+    consequence_classes: tuple[str, ...] = ()  # most severe first
 
 
 def output_kind(output: str | os.PathLike | None) -> str:
@@ -66,13 +73,16 @@ def scored_variant_output(
         with vcf_output(output) as handle:
             handle.write("\n".join(lines) + "\n")
             yield lambda records: handle.writelines(
-                vcf_line(r, header.reverse_complement) + "\n" for r in records
+                vcf_line(r, header.reverse_complement, bool(header.annotation)) + "\n"
+                for r in records
             )
     else:
+        annotated = bool(header.annotation)
         with atomic_open(output, "w") as handle:
-            handle.write(tsv_header(header.reverse_complement))
+            handle.write(tsv_header(header.reverse_complement, annotated))
             yield lambda records: handle.writelines(
-                row for r in records for row in tsv_rows(r, header.reverse_complement)
+                row for r in records
+                for row in tsv_rows(r, header.reverse_complement, annotated)
             )
 
 
@@ -100,6 +110,10 @@ def vcf_header_lines(header: ScoringHeader) -> list[str]:
         "REF_MISMATCH (REF differs from the FASTA), CLIPPED (window cut at a contig end), "
         "WRAPPED (window wraps a circular contig), SKIPPED_<REASON> (an ALT not scored: "
         'SYMBOLIC, STAR, BREAKEND, MISSING, NO_CHANGE)">',
+    ]
+    if header.annotation:
+        lines += _consequence_header_lines(header)
+    lines += [
         f"##dnahnet_version={__version__}",
         f"##dnahnet_model={header.model_name}",
         f"##dnahnet_command={header.command_line}",
@@ -108,6 +122,35 @@ def vcf_header_lines(header: ScoringHeader) -> list[str]:
         f";circular={str(header.circular).lower()}",
     ]
     return lines
+
+
+def _consequence_header_lines(header: ScoringHeader) -> list[str]:
+    classes = ", ".join(header.consequence_classes)
+    return [
+        f'##INFO=<ID={INFO_PREFIX}GENE,Number=A,Type=String,Description="dnaHNet: locus tag '
+        f"of the gene of {INFO_PREFIX}CSQ in {header.annotation} ('.' when intergenic)\">",
+        f'##INFO=<ID={INFO_PREFIX}CSQ,Number=A,Type=String,Description="dnaHNet: consequence '
+        f"of the ALT allele, the most severe over the genes it touches: {classes}"
+        f" (upstream: within {header.upstream} nt before a gene start on its strand; genetic "
+        f'code: {header.genetic_code})">',
+        f'##INFO=<ID={INFO_PREFIX}AA,Number=A,Type=String,Description="dnaHNet: protein change '
+        "of the codons touched: reference peptide, number of its first codon, alternative "
+        "peptide (K12N, Q40*, K12fs; - for no codon; '.' outside coding sequences)\">",
+    ]
+
+
+def _consequence_cells(scored: ScoredRecord) -> tuple[list[str], list[str], list[str]]:
+    """Per ALT: gene, consequence, protein change ('.' where there is none)."""
+    found = scored.consequences or [None] * len(scored.alleles)
+    gene = [_info_text(c.gene) if c else "." for c in found]
+    kind = [c.kind if c else "." for c in found]
+    protein = [_info_text(c.protein) if c else "." for c in found]
+    return gene, kind, protein
+
+
+def _info_text(text: str) -> str:
+    """A value fit for one element of a Number=A INFO list ('.' when empty)."""
+    return re.sub(r"[,;=\s]", "_", text) or "."
 
 
 def _number(value: float) -> str:
@@ -131,7 +174,7 @@ def _allele_cells(scored: ScoredRecord) -> tuple[list[str], list[str], list[str]
     return llr, forward, reverse, flags
 
 
-def vcf_line(scored: ScoredRecord, reverse_complement: bool) -> str:
+def vcf_line(scored: ScoredRecord, reverse_complement: bool, annotated: bool = False) -> str:
     """The input record with this run's INFO fields (earlier DNAHNET_ fields dropped)."""
     llr, forward, reverse, flags = _allele_cells(scored)
     updates = {}
@@ -140,15 +183,22 @@ def vcf_line(scored: ScoredRecord, reverse_complement: bool) -> str:
         if reverse_complement:
             updates[f"{INFO_PREFIX}LLR_FWD"] = ",".join(forward)
             updates[f"{INFO_PREFIX}LLR_REV"] = ",".join(reverse)
+    if annotated and scored.consequences:
+        gene, kind, protein = _consequence_cells(scored)
+        updates[f"{INFO_PREFIX}GENE"] = ",".join(gene)
+        updates[f"{INFO_PREFIX}CSQ"] = ",".join(kind)
+        updates[f"{INFO_PREFIX}AA"] = ",".join(protein)
     if flags:
         updates[f"{INFO_PREFIX}FLAGS"] = ",".join(flags)
     return scored.record.line(updates, drop_prefix=INFO_PREFIX)
 
 
-def tsv_header(reverse_complement: bool) -> str:
+def tsv_header(reverse_complement: bool, annotated: bool = False) -> str:
     columns = ["chrom", "pos", "ref", "alt", "llr"]
     if reverse_complement:
         columns += ["llr_forward", "llr_reverse"]
+    if annotated:
+        columns += ["gene", "consequence", "protein_change"]
     return "\t".join(columns + ["flags"]) + "\n"
 
 
@@ -156,9 +206,11 @@ def _na(value: str) -> str:
     return "NA" if value == "." else value
 
 
-def tsv_rows(scored: ScoredRecord, reverse_complement: bool) -> list[str]:
-    """One row per ALT allele: its scores and the record's flags (plus its own skip reason)."""
+def tsv_rows(scored: ScoredRecord, reverse_complement: bool, annotated: bool = False) -> list[str]:
+    """One row per ALT allele: its scores (and consequence) and the record's flags (plus its
+    own skip reason)."""
     llr, forward, reverse, _ = _allele_cells(scored)
+    gene, kind, protein = _consequence_cells(scored)
     record = scored.record
     rows = []
     for i, alt in enumerate(record.alts or ["."]):
@@ -167,6 +219,8 @@ def tsv_rows(scored: ScoredRecord, reverse_complement: bool) -> list[str]:
         cells = [record.chrom, str(record.pos), record.ref, alt, _na(llr[i])]
         if reverse_complement:
             cells += [_na(forward[i]), _na(reverse[i])]
+        if annotated:
+            cells += [_na(gene[i]), _na(kind[i]), _na(protein[i])]
         cells.append(",".join(list(scored.flags) + skip) or ".")
         rows.append("\t".join(cells) + "\n")
     return rows

@@ -50,41 +50,13 @@ import numpy as np
 from dnahnet_core.alphabet import ALPHABET, N, encode, reverse_complement_tokens
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.annotations import AnnotatedGenome, Feature
+from dnahnet_core.tasks.classification_metrics import auroc_with_interval
+from dnahnet_core.tasks.genetic_code import amino_acids, feature_codes, genetic_code_table
 from dnahnet_core.tasks.segments_report import genes_from_features
 
 CLASSES = ("synonymous", "missense", "nonsense")
 
-# NCBI genetic codes used by prokaryotes: amino acid (or * for stop) of each codon, codons
-# ordered TTT, TTC, TTA, TTG, TCT, ... GGG (bases in T, C, A, G order).
-GENETIC_CODES = {
-    1: "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
-    4: "FFLLSSSSYY**CCWWLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",  # TGA = W
-    11: "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",
-    25: "FFLLSSSSYY**CCGWLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG",  # TGA = G
-}
-DEFAULT_GENETIC_CODE = 11
-_TCAG = np.array([2, 1, 3, 0])  # token A, C, G, T -> its index in T, C, A, G order
 _COMPLEMENT = np.array([3, 2, 1, 0, N], dtype=np.uint8)  # token -> its complement (A=0 ... T=3)
-
-
-def genetic_code_table(code: int) -> np.ndarray:
-    """[64] amino-acid letters indexed by 16 * b1 + 4 * b2 + b3 of tokens (A=0 C=1 G=2 T=3)."""
-    if code not in GENETIC_CODES:
-        supported = ", ".join(map(str, sorted(GENETIC_CODES)))
-        raise DnahnetError(f"genetic code {code} is not supported (prokaryotic codes: {supported})")
-    letters = np.frombuffer(GENETIC_CODES[code].encode(), dtype="S1")
-    b1, b2, b3 = np.meshgrid(np.arange(4), np.arange(4), np.arange(4), indexing="ij")
-    return letters[(16 * _TCAG[b1] + 4 * _TCAG[b2] + _TCAG[b3]).ravel()]
-
-
-def translate(codons: str, code: int = DEFAULT_GENETIC_CODE) -> str:
-    """Amino acids of a DNA string (length a multiple of 3); X for a codon with an N."""
-    tokens = encode(codons).reshape(-1, 3).astype(np.int64)
-    table = genetic_code_table(code)
-    bad = (tokens == N).any(axis=1)
-    index = np.where(bad, 0, 16 * tokens[:, 0] + 4 * tokens[:, 1] + tokens[:, 2])
-    letters = np.where(bad, b"X", table[index])
-    return b"".join(letters.tolist()).decode()
 
 
 # ---------------------------------------------------------------- coding map
@@ -118,26 +90,6 @@ class CodingMap:
     code_source: str = ""
 
 
-def _gene_codes(features: Sequence[Feature], genetic_code: int | None) -> tuple[list[int], str]:
-    if genetic_code is not None:
-        genetic_code_table(genetic_code)
-        return [genetic_code] * len(features), f"--genetic-code {genetic_code}"
-    codes = [f.transl_table or DEFAULT_GENETIC_CODE for f in features]
-    annotated = sum(1 for f in features if f.transl_table)
-    for f, code in zip(features, codes, strict=True):
-        if code not in GENETIC_CODES:
-            raise DnahnetError(
-                f"{f.where}: transl_table={code} is not supported "
-                f"(supported: {', '.join(map(str, sorted(GENETIC_CODES)))}); "
-                "give --genetic-code to override"
-            )
-    if annotated == len(features):
-        return codes, "annotation (transl_table)"
-    if annotated == 0:
-        return codes, f"default ({DEFAULT_GENETIC_CODE}; the annotation gives no transl_table)"
-    return codes, f"annotation where given, else {DEFAULT_GENETIC_CODE}"
-
-
 def coding_map(genome: AnnotatedGenome, genetic_code: int | None = None) -> CodingMap:
     """The valid CDSs of ``genome`` (see the module doc) as a ``CodingMap``."""
     contigs = list(genome.contigs)
@@ -149,7 +101,7 @@ def coding_map(genome: AnnotatedGenome, genetic_code: int | None = None) -> Codi
         raise DnahnetError(
             f"{label}: no CDS features (types present: {', '.join(kinds) or 'none'})"
         )
-    codes, source = _gene_codes(cds, genetic_code)
+    codes, source = feature_codes(cds, genetic_code)
     skipped: Counter = Counter()
     candidates = []
     for feature, code in zip(cds, codes, strict=True):
@@ -171,7 +123,7 @@ def coding_map(genome: AnnotatedGenome, genetic_code: int | None = None) -> Codi
         bases = tokens[feature.contig][positions]
         if feature.strand == "-":
             bases = _COMPLEMENT[bases]
-        amino = _amino_acids(bases, genetic_code_table(code))
+        amino = amino_acids(bases, genetic_code_table(code))
         if (amino[:-1] == b"*").any():
             skipped["stop codon inside the CDS"] += 1
             stopped += 1
@@ -191,13 +143,6 @@ def coding_map(genome: AnnotatedGenome, genetic_code: int | None = None) -> Codi
     if not genes:
         raise DnahnetError(f"{label}: no CDS can be checked ({_reasons(skipped)})")
     return _assemble(contigs, tokens, genes, gene_codes, sites, gene_tokens, skipped, source)
-
-
-def _amino_acids(bases: np.ndarray, table: np.ndarray) -> np.ndarray:
-    b = bases.astype(np.int64)
-    unknown = (b == N).any(axis=-1)
-    index = np.where(unknown, 0, 16 * b[..., 0] + 4 * b[..., 1] + b[..., 2])
-    return np.where(unknown, b"X", table[index])
 
 
 def _assemble(contigs, tokens, genes, gene_codes, sites, gene_tokens, skipped, source):
@@ -271,8 +216,8 @@ def _classify(cmap: CodingMap, codon: np.ndarray, offset: np.ndarray, alt: np.nd
     for code in np.unique(np.asarray(cmap.gene_codes)[genes]) if len(codon) else []:
         rows = np.asarray(cmap.gene_codes)[genes] == code
         table = genetic_code_table(int(code))
-        ref_aa[rows] = _amino_acids(ref_codons[rows], table)
-        alt_aa[rows] = _amino_acids(alt_codons[rows], table)
+        ref_aa[rows] = amino_acids(ref_codons[rows], table)
+        alt_aa[rows] = amino_acids(alt_codons[rows], table)
     known = (ref_aa != b"X") & (alt_aa != b"X") & (ref_aa != b"*")
     kinds[known & (alt_aa == b"*")] = 2
     kinds[known & (alt_aa != b"*") & (alt_aa == ref_aa)] = 0
@@ -672,30 +617,6 @@ def _float(value) -> float | None:
     return None if math.isnan(value) else value
 
 
-def auroc_with_interval(
-    positive: np.ndarray, negative: np.ndarray, *, bootstrap: int = 1000, seed: int = 0
-) -> dict | None:
-    """AUROC of scores (higher = positive) with a percentile bootstrap 95% interval
-    (classes resampled separately); None without both classes."""
-    from dnahnet_core.tasks.classification_metrics import auroc
-
-    if not len(positive) or not len(negative):
-        return None
-    labels = np.r_[np.ones(len(positive), bool), np.zeros(len(negative), bool)]
-    value = auroc(np.r_[positive, negative], labels)
-    interval = None
-    if bootstrap:
-        rng = np.random.default_rng(seed)
-        samples = [
-            auroc(np.r_[rng.choice(positive, len(positive)), rng.choice(negative, len(negative))],
-                  labels)
-            for _ in range(bootstrap)
-        ]
-        interval = [float(np.quantile(samples, 0.025)), float(np.quantile(samples, 0.975))]
-    return {"auroc": value, "ci95": interval, "n_positive": len(positive),
-            "n_negative": len(negative)}
-
-
 MIN_PER_CODON_POSITION = 10  # both classes need this many SNVs for a per-position AUROC
 
 
@@ -868,13 +789,9 @@ def check_model(
         report["seconds"]["snvs"] = time.perf_counter() - clock
     report["seconds"]["total"] = time.perf_counter() - started
     if output is not None:
-        import json
+        from dnahnet_core.io.reports import write_json_report
 
-        from dnahnet_core.io.atomic import atomic_open
-
-        with atomic_open(output, "w") as handle:
-            json.dump(json_ready(report), handle, indent=1)
-            handle.write("\n")
+        write_json_report(output, report)
     return report
 
 
@@ -906,24 +823,6 @@ def _bits_report(cmap, windows, counts: SampleCounts, order: int) -> dict:
 
 
 # ---------------------------------------------------------------- output
-
-
-def json_ready(value):
-    """The report with inf as the string "inf" and NaN as null (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_ready(v) for v in value]
-    if isinstance(value, float | np.floating):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -8,6 +8,8 @@ deletions pull bases in). Positions before the variant have identical log-probab
 in both windows, so they cancel exactly; the engine computes them once (prefix reuse).
 With reverse-complement averaging the same is done on both windows reverse-complemented
 and the LLR is the mean of the two strands. Negative = predicted deleterious.
+With an annotation, every scored ALT also gets its consequence on the genes
+(``tasks.consequences``), and the summary gives the LLR per consequence class.
 See docs/score-variants.md.
 
 A record's way from the input to the output, all in ``score_vcf``:
@@ -16,6 +18,7 @@ A record's way from the input to the output, all in ``score_vcf``:
     genome = Genome.read(reference, chrom_map=...)      # io.genome: tokens, contig names
     for planned, sites in plan_chunks(reader, genome, options, summary, chunk_sites):
         scored = score_chunk(planned, list(engine.score(sites)), summary)  # ScoredRecord
+        annotate_records(scored, annotator, genome, contig_names, summary)  # --annotation
         write(scored)                                   # io.variant_scores: VCF or TSV
 """
 
@@ -31,12 +34,21 @@ import numpy as np
 
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.annotations import load_annotated_genome
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.variant_scores import ScoringHeader, output_kind, scored_variant_output
 from dnahnet_core.io.vcf import BASES, VcfReader, VcfRecord, allele_kind, count_records
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
+from dnahnet_core.tasks.consequences import (
+    CONSEQUENCES,
+    DEFAULT_UPSTREAM,
+    Consequence,
+    ConsequenceAnnotator,
+    consequence_summary,
+)
 from dnahnet_core.tasks.engine import Engine, Site, SiteScore
+from dnahnet_core.tasks.genetic_code import check_genetic_code
 from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
 SKIP_REASONS = {
@@ -56,12 +68,18 @@ class ScoreOptions:
     strict: bool = False
     batch_size: int = 16
     prefix_reuse: bool = True  # False: two full windows per allele (the naive method)
+    upstream: int = DEFAULT_UPSTREAM  # with an annotation: nt before a gene start = upstream
+    genetic_code: int | None = None  # with an annotation: None = its transl_table, else 11
 
     def check(self) -> None:
         if self.window < 2:
             raise DnahnetError(f"--window {self.window}: must be at least 2")
         if self.batch_size < 1:
             raise DnahnetError(f"--batch-size {self.batch_size}: must be >= 1")
+        if self.upstream < 0:
+            raise DnahnetError(f"--upstream {self.upstream}: must be >= 0")
+        if self.genetic_code is not None:
+            check_genetic_code(self.genetic_code, "--genetic-code")
 
 
 @dataclass
@@ -73,6 +91,8 @@ class Summary:
     ref_mismatches: int = 0
     clipped: int = 0
     wrapped: int = 0
+    annotated: bool = False  # consequences were computed (--annotation)
+    llr_by_consequence: dict[str, list[float]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"records: {self.records}, ALT alleles: {self.alleles}, scored: {self.scored}"]
@@ -86,6 +106,8 @@ class Summary:
             out.append(f"windows clipped at a contig end: {self.clipped} records")
         if self.wrapped:
             out.append(f"windows wrapped around a circular contig: {self.wrapped} records")
+        if self.annotated:
+            out += consequence_summary(self.llr_by_consequence)
         return out
 
 
@@ -113,6 +135,7 @@ class ScoredRecord:
     record: VcfRecord
     flags: list[str]
     alleles: list[AlleleScore | str]
+    consequences: list[Consequence | None] = field(default_factory=list)  # per ALT, or []
 
 
 def _ref_matches(vcf_ref: str, fasta_ref: str) -> bool:
@@ -240,6 +263,31 @@ def score_chunk(
     return results
 
 
+def annotate_records(
+    records: list[ScoredRecord],
+    annotator: ConsequenceAnnotator | None,
+    genome: Genome,
+    contig_names: list[str],
+    summary: Summary,
+) -> None:
+    """Each scored ALT's consequence on the genes (``--annotation``), and its LLR counted
+    under that class in the summary; nothing without an annotator."""
+    if annotator is None:
+        return
+    for scored in records:
+        alts = [None if isinstance(a, str) else alt
+                for a, alt in zip(scored.alleles, scored.record.alts or ["."], strict=True)]
+        if not any(alts):
+            continue
+        record = scored.record
+        contig = genome.contig_of(record.chrom, where=record.where,
+                                  query_names=contig_names or [record.chrom])
+        scored.consequences = annotator.annotate(contig, record.pos, record.ref, alts)
+        for allele, consequence in zip(scored.alleles, scored.consequences, strict=True):
+            if consequence is not None:
+                summary.llr_by_consequence.setdefault(consequence.kind, []).append(allele.llr)
+
+
 def score_vcf(
     vcf_path: str | os.PathLike,
     reference_path: str | os.PathLike,
@@ -251,16 +299,27 @@ def score_vcf(
     chrom_map: dict[str, str] | None = None,
     model_name: str = "",
     command_line: str = "",
+    annotation: str | os.PathLike | None = None,
 ) -> Summary:
     """Score every record of a VCF/BCF and write a VCF (.vcf, .vcf.gz; stdout for None) or
-    TSV. ``model`` is a loaded model or a ``ModelSource`` (loaded once the inputs are read)."""
+    TSV. ``model`` is a loaded model or a ``ModelSource`` (loaded once the inputs are read).
+    ``annotation`` (GFF3 or GenBank): add each ALT's gene and consequence."""
     options = options or ScoreOptions()
     options.check()
+    if options.genetic_code is not None and annotation is None:
+        raise DnahnetError("--genetic-code needs --annotation")
     output_kind(output)  # an unknown output format fails before any work
     reader = VcfReader(vcf_path)
     if not Path(reference_path).exists():
         raise DnahnetError(f"{reference_path}: no such file")
     genome = Genome.read(reference_path, chrom_map=chrom_map, query_label=str(vcf_path))
+    annotator = None
+    if annotation is not None:
+        annotated = load_annotated_genome(reference_path, annotation, chrom_map=chrom_map)
+        annotator = ConsequenceAnnotator(
+            annotated, upstream=options.upstream, genetic_code=options.genetic_code,
+            circular=options.circular,
+        )
     if not model_name and isinstance(model, ModelSource):
         model_name = model.name
     network, device = ready_model(model, device)
@@ -268,9 +327,13 @@ def score_vcf(
         network, device, batch_size=options.batch_size,
         reverse_complement=options.reverse_complement, prefix_reuse=options.prefix_reuse,
     )
-    summary = Summary()
+    summary = Summary(annotated=annotator is not None)
     header = ScoringHeader(
-        options.window, options.reverse_complement, options.circular, model_name, command_line
+        options.window, options.reverse_complement, options.circular, model_name, command_line,
+        annotation=str(annotation) if annotation is not None else "",
+        upstream=options.upstream,
+        genetic_code=annotator.code_source if annotator is not None else "",
+        consequence_classes=CONSEQUENCES,
     )
     chunk_sites = max(64, 4 * options.batch_size)
     chunks = plan_chunks(reader, genome, options, summary, chunk_sites)
@@ -279,6 +342,8 @@ def score_vcf(
         scored_variant_output(output, reader.header_lines, header) as write,
     ):
         for planned, sites in chunks:
-            write(score_chunk(planned, list(engine.score(sites)), summary))
+            scored = score_chunk(planned, list(engine.score(sites)), summary)
+            annotate_records(scored, annotator, genome, reader.header_contigs, summary)
+            write(scored)
             advance(len(planned))
     return summary
