@@ -11,20 +11,31 @@ from dnahnet_cli.validate import at_least, input_file, output_file
 
 
 def command(
-    genome: Path = typer.Argument(
-        ..., help="Genome FASTA, or a GFF3 with ##FASTA (Prokka), or GenBank/GBFF with sequence.",
+    genomes: list[Path] = typer.Argument(
+        None, metavar="GENOME [ANNOTATION] ...",
+        help="A genome FASTA followed by its GFF3 or GenBank annotation, or a GFF3 with "
+        "##FASTA (Prokka) or a GenBank/GBFF file with sequence alone; several genomes may "
+        "follow one another (ranked and evaluated together).",
         callback=input_file,
     ),
-    annotation: Path = typer.Argument(
-        None, help="GFF3 or GenBank annotation, when GENOME is a FASTA.", callback=input_file
+    manifest: Path = typer.Option(
+        None, "--manifest",
+        help="TSV of genomes instead of GENOME arguments: a header naming genome and "
+        "optionally annotation, labels (that genome's own labels file), name.",
+        callback=input_file,
     ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,
     seed: int = common.SeedOption,
     output: Path = common.output_option("Ranking TSV (default: stdout)."),
     labels: Path = typer.Option(
-        None, "--labels", help="TSV of locus_tag/gene -> essential (E/NE, 1/0, true/false).",
+        None, "--labels", help="TSV of locus_tag/gene -> essential (E/NE, 1/0, true/false): "
+        "AUROC/AUPRC beside trivial baselines, pooled and per genome.",
         callback=input_file,
+    ),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Bootstrap replicates for the 95% interval of every AUROC "
+        "(seeded; 0: no intervals).", callback=at_least(0),
     ),
     metrics: Path = typer.Option(
         None, "--metrics",
@@ -53,14 +64,20 @@ def command(
     """Score every gene's knockout (delta log-likelihood); most likely essential first."""
     from dnahnet_core.io.contigs import read_chrom_map
     from dnahnet_core.progress import log
-    from dnahnet_core.tasks.essentiality import rank_genes
+    from dnahnet_core.tasks.essentiality import genome_inputs, rank_genes
+
+    if bool(genomes) == bool(manifest):
+        raise typer.BadParameter(
+            "give the genome files (GENOME [ANNOTATION] ...) or --manifest, one of the two"
+            if genomes else "missing genome: give GENOME [ANNOTATION] ... or --manifest"
+        )
 
     summary = rank_genes(
-        genome, annotation, output, common.model_source(model, config, seed), feature=feature,
-        labels=labels, metrics=metrics, plot=plot, window=window, offset=offset,
+        genome_inputs(genomes, manifest), None, output, common.model_source(model, config, seed),
+        feature=feature, labels=labels, metrics=metrics, plot=plot, window=window, offset=offset,
         circular=circular, chrom_map=read_chrom_map(chrom_map) if chrom_map else None,
         reverse_complement=reverse_complement, prefix_reuse=prefix_reuse,
-        batch_size=batch_size, device=device,
+        batch_size=batch_size, device=device, bootstrap=bootstrap,
     )
     for line in summary.lines():
         log(line)

@@ -15,6 +15,7 @@ from dnahnet_core.model import build_model, load_config
 from dnahnet_core.tasks.dms import (
     CODON_TABLES,
     Cds,
+    DmsAssay,
     _Skip,
     parse_cds,
     parse_nt,
@@ -133,7 +134,8 @@ def test_score_dms_nt_and_correlations(gene, model, tmp_path):
     )
     csv.write_text("# MaveDB-style score set\n" + table.to_csv(index=False))
     out = tmp_path / "out.tsv"
-    summary = score_dms(csv, path, cds_text, out, model, window=W, device="cpu", batch_size=4)
+    summary = score_dms(DmsAssay(csv, path, cds_text), out, model, window=W, device="cpu",
+                        batch_size=4)
     result = pd.read_csv(out, sep="\t")
     assert len(result) == len(rows) and summary.variants == len(rows)
     assert summary.scored == 14
@@ -180,7 +182,8 @@ def test_score_dms_protein_set(gene, model, tmp_path):
     )
     out = tmp_path / "pro.tsv"
     summary = score_dms(
-        csv, path, cds_text, out, model, window=W, device="cpu", reverse_complement=False
+        DmsAssay(csv, path, cds_text), out, model, window=W, device="cpu",
+        reverse_complement=False,
     )
     result = pd.read_csv(out, sep="\t")
     assert summary.scored == len(rows) - 3
@@ -194,5 +197,6 @@ def test_missing_columns_are_an_error(gene, model, tmp_path):
     csv = tmp_path / "bad.csv"
     csv.write_text("hgvs_nt,value\nc.1A>G,1\n")
     with pytest.raises(DnahnetError, match="no 'score' column"):
-        score_dms(csv, path, cds_text, tmp_path / "o.tsv", model, window=W, device="cpu")
+        score_dms(DmsAssay(csv, path, cds_text), tmp_path / "o.tsv", model, window=W,
+                  device="cpu")
     assert not (tmp_path / "o.tsv").exists()

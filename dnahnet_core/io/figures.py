@@ -1,4 +1,5 @@
-"""Figures written by the tasks: the ROC curve of an essentiality evaluation.
+"""Figures written by the tasks: the ROC curves of an essentiality evaluation (the model
+and its trivial baselines).
 
 The image format follows the file suffix (png, pdf, svg, ...); writes are atomic.
 """
@@ -24,7 +25,8 @@ def figure_format(path: str | os.PathLike) -> str:
 
 
 def plot_roc(report: dict, path: str | os.PathLike, *, title: str = "") -> None:
-    """The ROC curve of an essentiality evaluation report, written atomically."""
+    """The ROC curves of an essentiality evaluation report (model and baselines), written
+    atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,13 +36,16 @@ def plot_roc(report: dict, path: str | os.PathLike, *, title: str = "") -> None:
         raise DnahnetError(f"{path}: no ROC curve: the matched genes need both classes")
     fpr, tpr = report["_roc"]
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot(fpr, tpr, lw=1.6, label=f"AUROC = {report['auroc']:.3f}")
+    ax.plot(fpr, tpr, lw=1.6, label=f"model: AUROC {report['auroc']:.3f}")
+    for name, (x, y) in report.get("_baseline_roc", {}).items():  # trivial predictors
+        auroc = report["baselines"][name]["auroc"]
+        ax.plot(x, y, lw=0.9, alpha=0.7, label=f"{name.replace('_', ' ')}: {auroc:.3f}")
     ax.plot([0, 1], [0, 1], ls="--", lw=0.8, color="grey")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     counts = f"{report['n_essential']} E / {report['n_nonessential']} NE"
     ax.set_title(title or f"essentiality ({counts})")
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=figure_format(path))

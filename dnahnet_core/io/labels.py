@@ -1,18 +1,19 @@
-"""Essentiality labels in (a TSV of gene id -> essential) and their evaluation out (JSON).
+"""Essentiality inputs: labels (a TSV of gene id -> essential) and a genome manifest.
 
     labels = read_labels("labels.tsv")       # {id: True (essential) / False}
-    write_label_metrics("rank.metrics.json", report)   # the public keys of the report
+    genomes = read_genome_manifest("genomes.tsv")   # [{"genome": Path, "annotation": ...}]
+
+The evaluation report is written by ``io.reports.write_json_report``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import atomic_open
 from dnahnet_core.io.compression import open_text
+from dnahnet_core.io.manifests import read_manifest
 
 _ESSENTIAL = {"e", "essential", "1", "true", "t", "yes", "y"}
 _NONESSENTIAL = {"ne", "non-essential", "nonessential", "non_essential", "0", "false", "f", "no",
@@ -77,9 +78,9 @@ def read_labels(path: str | os.PathLike) -> dict[str, bool]:
     return labels
 
 
-def write_label_metrics(path: str | os.PathLike, report: dict) -> None:
-    """The evaluation report as JSON; keys starting with '_' (curves for plots) are left out."""
-    public = {k: v for k, v in report.items() if not k.startswith("_")}
-    with atomic_open(path, "w") as out:
-        json.dump(public, out, indent=2)
-        out.write("\n")
+def read_genome_manifest(path: str | os.PathLike) -> list[dict]:
+    """Genomes to rank together, one per line of a TSV with a header naming ``genome`` and
+    optionally ``annotation``, ``labels`` (that genome's own labels file) and ``name``
+    (``io.manifests``: paths relative to the manifest, empty cells None)."""
+    return read_manifest(path, columns=("genome", "annotation", "labels", "name"),
+                         required=("genome",), paths=("genome", "annotation", "labels"))

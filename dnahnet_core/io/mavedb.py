@@ -1,8 +1,9 @@
-"""MaveDB score sets (CSV) as read by ``dnahnet score-dms``.
+"""MaveDB score sets (CSV) as read by ``dnahnet score-dms``, and manifests of several.
 
 Lines starting with '#' are comments (MaveDB accessions hold '#' inside a field, so
 only whole lines are dropped); the table needs the score column and ``hgvs_nt`` or
-``hgvs_pro``. Every cell is read as text.
+``hgvs_pro``. Every cell is read as text. ``read_assay_manifest`` reads a TSV that lists
+several score sets with their context and CDS.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.manifests import read_manifest
 
 
 def read_score_table(path: str | os.PathLike, score_column: str) -> pd.DataFrame:
@@ -46,3 +48,23 @@ def row_line_numbers(path: str | os.PathLike) -> list[int]:
                 numbers.append(number)
             header_seen = True
     return numbers
+
+
+ASSAY_COLUMNS = ("scores", "sequence", "cds", "name", "score_column", "genetic_code", "damaging")
+
+
+def read_assay_manifest(path: str | os.PathLike) -> list[dict]:
+    """Score sets to score together, one per line of a TSV with a header naming
+    ``scores`` (the CSV), ``sequence`` (context FASTA), ``cds`` (START-END[:STRAND]) and
+    optionally ``name``, ``score_column``, ``genetic_code``, ``damaging`` (low/high);
+    empty cells None, paths relative to the manifest (``io.manifests``)."""
+    rows = read_manifest(path, columns=ASSAY_COLUMNS, required=("scores", "sequence", "cds"),
+                         paths=("scores", "sequence"))
+    for number, row in enumerate(rows, start=1):
+        code = row["genetic_code"]
+        if code is not None:
+            if not code.isdigit():
+                raise DnahnetError(f"{path}: assay {number}: genetic_code {code!r} is not a "
+                                   "number")
+            row["genetic_code"] = int(code)
+    return rows

@@ -56,7 +56,8 @@ def per_position_rows(result: SequenceLikelihood) -> Iterator[str]:
 # ---------------------------------------------------------------- essentiality
 
 RANKING_COLUMNS = [
-    "locus_tag", "gene", "product", "contig", "start", "end", "strand", "score", "rank", "note"
+    "locus_tag", "gene", "product", "contig", "start", "end", "strand", "score", "rank", "note",
+    "genome",
 ]
 
 
@@ -65,7 +66,8 @@ def _clean(text: str) -> str:
 
 
 def write_ranking(handle, results: Sequence[RankedGene]) -> None:
-    """The ranking TSV (columns: ``RANKING_COLUMNS``); coordinates 1-based closed as in GFF."""
+    """The ranking TSV (columns: ``RANKING_COLUMNS``); coordinates 1-based closed as in GFF;
+    ``rank`` counts within each genome."""
     handle.write("\t".join(RANKING_COLUMNS) + "\n")
     for r in results:
         g = r.gene
@@ -74,6 +76,7 @@ def write_ranking(handle, results: Sequence[RankedGene]) -> None:
             "" if r.score is None else f"{r.score:.6g}",
             "" if r.rank is None else str(r.rank),
             r.note,
+            r.genome,
         ]
         handle.write("\t".join(_clean(x) for x in row) + "\n")
 
@@ -85,17 +88,24 @@ def _number_or_na(value: float) -> str:
     return "NA" if not np.isfinite(value) else f"{value:.4f}"
 
 
-def write_dms_table(output, variants: Sequence[DmsVariant], reverse_complement: bool) -> None:
-    """One row per score-set row: its line, HGVS, experimental score, LLRs, status."""
-    columns = ["line", "hgvs", "score", "llr"]
+def write_dms_table(
+    output, assays: Sequence[tuple[str, Sequence[DmsVariant]]], reverse_complement: bool
+) -> None:
+    """One row per score-set row of each assay: its line, HGVS, experimental score, LLRs,
+    the baselines' inputs (amino-acid changes, BLOSUM62 of a single substitution), status."""
+    columns = ["assay", "line", "hgvs", "score", "llr"]
     if reverse_complement:
         columns += ["llr_forward", "llr_reverse"]
-    columns += ["codons", "status"]
+    columns += ["aa_changes", "blosum62", "codons", "status"]
     with atomic_open(output, "w") as handle:
         handle.write("\t".join(columns) + "\n")
-        for v in variants:
-            cells = [str(v.line), v.hgvs, _number_or_na(v.score), _number_or_na(v.llr)]
-            if reverse_complement:
-                cells += [_number_or_na(v.llr_forward), _number_or_na(v.llr_reverse)]
-            cells += [str(len(v.alternatives)), v.status]
-            handle.write("\t".join(cells) + "\n")
+        for name, variants in assays:
+            for v in variants:
+                cells = [_clean(name), str(v.line), v.hgvs, _number_or_na(v.score),
+                         _number_or_na(v.llr)]
+                if reverse_complement:
+                    cells += [_number_or_na(v.llr_forward), _number_or_na(v.llr_reverse)]
+                changes = "NA" if v.protein_changes is None else str(len(v.protein_changes))
+                blosum = "NA" if np.isnan(v.blosum62) else f"{v.blosum62:g}"
+                cells += [changes, blosum, str(len(v.alternatives)), v.status]
+                handle.write("\t".join(cells) + "\n")

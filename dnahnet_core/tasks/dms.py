@@ -18,13 +18,25 @@ Variants understood (anything else is counted by reason, never fatal):
 
 Score of a variant: LLR = log P(mutant window) - log P(reference window), the window of
 ``window`` nt centred on the changed span and cut at the ends of the context (the same
-definition as score-variants, docs/score-variants.md). Correlations with the experimental
-scores: Spearman (ranks, ties averaged) and Pearson, over variants with both values.
+definition as score-variants, docs/score-variants.md). Negative = predicted damaging.
+
+Correlations with the experimental scores, per assay and macro-averaged over assays:
+Spearman (ranks, ties averaged) and Pearson, over the variants with a finite LLR and a
+finite experimental score (NaN, empty or NA scores are left out and counted). The
+experimental scores are oriented first so that higher = fitter: an assay whose low
+scores mean damaging (``damaging="low"``, the MaveDB convention for loss of function)
+is used as is, one whose high scores mean damaging is negated. A positive Spearman then
+always means agreement. Beside the model, on the same variants, the trivial baselines
+of ``tasks.baselines`` oriented the same way: minus the number of amino-acid changes,
+and BLOSUM62 on the variants with exactly one amino-acid change (with the model's
+Spearman on that subset beside it). A sign check compares the experimental scores of
+nonsense and synonymous variants where the assay has both.
 
 Plan: ``io.mavedb`` reads the score set, ``plan_variants`` turns each row into
-nucleotide changes (``DmsVariant``). Engine: one ``Site`` per changed span, its
-alternatives the variants' windows (``tasks.windows``). Results: each DmsVariant gets
-its LLRs. Writer: ``io.tsv.write_dms_table``.
+nucleotide changes and amino-acid changes (``DmsVariant``). Engine: one ``Site`` per
+changed span, its alternatives the variants' windows (``tasks.windows``). Results: each
+DmsVariant gets its LLRs; ``AssaySummary`` its correlations. Writer:
+``io.tsv.write_dms_table``.
 """
 
 from __future__ import annotations
@@ -44,21 +56,16 @@ from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.mavedb import read_score_table, row_line_numbers
+from dnahnet_core.io.reports import write_json_report
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
+from dnahnet_core.tasks.baselines import DMS_BASELINES, dms_baselines, substitution_blosum62
 from dnahnet_core.tasks.engine import Engine, Site
+from dnahnet_core.tasks.genetic_code import GENETIC_CODES, check_genetic_code, codon_table
 from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
-_BASES = "TCAG"
-_AMINO = "FFLLSSSSYY**CC*WLLLLPPPPHHQQRRRRIIIMTTTTNNKKSSRRVVVVAAAADDEEGGGG"
-CODON_TABLE = {
-    a + b + c: _AMINO[16 * i + 4 * j + k]
-    for i, a in enumerate(_BASES)
-    for j, b in enumerate(_BASES)
-    for k, c in enumerate(_BASES)
-}
-# translation table 4 (Mycoplasma, Spiroplasma): TGA is Trp instead of a stop
-CODON_TABLES = {11: CODON_TABLE, 4: {**CODON_TABLE, "TGA": "W"}}
+CODON_TABLES = {code: codon_table(code) for code in GENETIC_CODES}
+CODON_TABLE = CODON_TABLES[11]
 THREE_LETTER = {
     "Ala": "A", "Arg": "R", "Asn": "N", "Asp": "D", "Cys": "C", "Gln": "Q", "Glu": "E",
     "Gly": "G", "His": "H", "Ile": "I", "Leu": "L", "Lys": "K", "Met": "M", "Phe": "F",
@@ -84,6 +91,12 @@ class Cds:
     def to_context(self, c_pos: int) -> int:
         """0-based context position of 1-based CDS position ``c_pos``."""
         return self.start + c_pos - 1 if self.strand == "+" else self.end - c_pos
+
+    def to_cds(self, position: int) -> int | None:
+        """1-based CDS position of 0-based context ``position`` (None outside the CDS)."""
+        if not self.start <= position < self.end:
+            return None
+        return position - self.start + 1 if self.strand == "+" else self.end - position
 
 
 def parse_cds(text: str, context_length: int) -> Cds:
@@ -125,6 +138,9 @@ class DmsVariant:
     llr: float = math.nan
     llr_forward: float = math.nan
     llr_reverse: float = math.nan
+    # (reference, alternative) amino acid of each codon changed; [] synonymous; None unknown
+    protein_changes: list[tuple[str, str]] | None = None
+    blosum62: float = math.nan  # of its one amino-acid change (baselines.substitution_blosum62)
 
 
 class _Skip(Exception):
@@ -234,6 +250,7 @@ def plan_variants(
 ) -> list[DmsVariant]:
     variants = []
     missing = ("", "NA", "None", "nan")
+    synonymous = ("_sy", "p.=")
     for index, record in enumerate(table.to_dict("records")):
         nt, pro = record.get("hgvs_nt") or "", record.get("hgvs_pro") or ""
         use_nt = nt not in missing
@@ -253,8 +270,35 @@ def plan_variants(
                 variant.alternatives = parse_pro(hgvs, seq, cds, codons)
         except _Skip as reason:
             variant.status = str(reason)
+        if variant.alternatives:
+            variant.protein_changes = protein_changes(seq, cds, variant.alternatives[0], codons)
+        elif hgvs in synonymous or variant.status.startswith("synonymous"):
+            variant.protein_changes = []
+        variant.blosum62 = substitution_blosum62(variant.protein_changes)
         variants.append(variant)
     return variants
+
+
+def protein_changes(
+    seq: str, cds: Cds, changes: list[tuple[int, str]], codons: dict[str, str] = CODON_TABLE
+) -> list[tuple[str, str]]:
+    """(reference, alternative) amino acid of every codon whose amino acid the nucleotide
+    ``changes`` (context position, new base on the + strand) alter; bases outside the CDS
+    change no codon. A codon with an N reads X."""
+    by_codon: dict[int, dict[int, str]] = {}
+    for position, base in changes:
+        c_pos = cds.to_cds(position)
+        if c_pos is not None:
+            codon = by_codon.setdefault((c_pos - 1) // 3, {})
+            codon[(c_pos - 1) % 3] = _to_forward(cds, base)  # the CDS strand's base
+    out = []
+    for number, new in sorted(by_codon.items()):
+        ref = "".join(_coding_base(seq, cds, 3 * number + i + 1) for i in range(3))
+        alt = "".join(new.get(i, ref[i]) for i in range(3))
+        before, after = codons.get(ref, "X"), codons.get(alt, "X")
+        if before != after:
+            out.append((before, after))
+    return out
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -267,83 +311,282 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+DAMAGING = ("low", "high")
+
+
+@dataclass(frozen=True)
+class DmsAssay:
+    """One score set to score: its CSV, the context FASTA, the CDS in it, and how to read it."""
+
+    scores: Path
+    sequence: Path
+    cds: str
+    name: str = ""  # in the table and the summary (default: the CSV's file name)
+    score_column: str = "score"
+    genetic_code: int = 11
+    damaging: str = "low"  # which experimental scores mean damaging: "low" or "high"
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.scores).name.removesuffix(".gz").removesuffix(".csv")
+
+    def check(self) -> None:
+        check_genetic_code(self.genetic_code, f"{self.label}: --genetic-code")
+        if self.damaging not in DAMAGING:
+            raise DnahnetError(f"{self.label}: damaging must be low or high, not "
+                               f"{self.damaging!r}")
+
+
+def dms_assays(
+    scores: str | os.PathLike | None,
+    sequence: str | os.PathLike | None,
+    cds: str | None,
+    manifest: str | os.PathLike | None = None,
+    *,
+    score_column: str = "score",
+    genetic_code: int = 11,
+    damaging: str = "low",
+) -> list[DmsAssay]:
+    """The assays of the command line: one from ``scores``/``sequence``/``cds``, or those
+    of a ``manifest`` (``io.mavedb.read_assay_manifest``; the keywords fill empty cells)."""
+    from dnahnet_core.io.mavedb import read_assay_manifest
+
+    single = (scores, sequence, cds)
+    if manifest is not None:
+        if any(x is not None for x in single):
+            raise DnahnetError("give SCORES --sequence --cds or --manifest, not both")
+        defaults = {"score_column": score_column, "genetic_code": genetic_code,
+                    "damaging": damaging, "name": ""}
+        assays = [DmsAssay(**{k: (defaults[k] if v is None else v) for k, v in row.items()})
+                  for row in read_assay_manifest(manifest)]
+    elif None in single:
+        raise DnahnetError("give SCORES, --sequence and --cds (or --manifest)")
+    else:
+        assays = [DmsAssay(Path(scores), Path(sequence), cds, "", score_column, genetic_code,
+                           damaging)]
+    for assay in assays:
+        assay.check()
+    labels = [a.label for a in assays]
+    if len(set(labels)) != len(labels):
+        raise DnahnetError(f"{manifest}: assay names repeat ({', '.join(labels)}); give a "
+                           "name column")
+    return assays
+
+
 @dataclass
-class DmsSummary:
+class AssaySummary:
+    """What one assay gave: counts and correlations with the oriented experimental scores."""
+
+    name: str
+    damaging: str = "low"
     variants: int = 0
     scored: int = 0
     skipped: Counter = field(default_factory=Counter)
+    no_score: int = 0  # scored variants without a finite experimental score
     correlated: int = 0
     spearman: float = math.nan
     pearson: float = math.nan
+    baselines: dict[str, dict] = field(default_factory=dict)  # name: {spearman, n}
+    single_substitutions: int = 0
+    spearman_single: float = math.nan  # the model on the variants BLOSUM62 scores
+    sign_check: str = ""
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in vars(self).items() if k != "skipped"}
+        return {**out, "skipped": dict(self.skipped)}
+
+
+@dataclass
+class DmsSummary:
+    """All assays, and the macro averages (the plain values for a single assay)."""
+
+    assays: list[AssaySummary] = field(default_factory=list)
+
+    @property
+    def variants(self) -> int:
+        return sum(a.variants for a in self.assays)
+
+    @property
+    def scored(self) -> int:
+        return sum(a.scored for a in self.assays)
+
+    @property
+    def skipped(self) -> Counter:
+        return sum((a.skipped for a in self.assays), Counter())
+
+    @property
+    def correlated(self) -> int:
+        return sum(a.correlated for a in self.assays)
+
+    @property
+    def spearman(self) -> float:
+        return _macro([a.spearman for a in self.assays])
+
+    @property
+    def pearson(self) -> float:
+        return _macro([a.pearson for a in self.assays])
+
+    def macro(self) -> dict:
+        """Mean over assays of each correlation (assays where it is defined), with counts."""
+        rows = {"model": [a.spearman for a in self.assays],
+                "model_single_substitutions": [a.spearman_single for a in self.assays]}
+        for name in DMS_BASELINES:
+            rows[name] = [a.baselines.get(name, {}).get("spearman", math.nan)
+                          for a in self.assays]
+        return {name: {"spearman": _macro(values),
+                       "assays": int(np.isfinite(np.asarray(values, dtype=float)).sum())}
+                for name, values in rows.items()}
+
+    def as_dict(self) -> dict:
+        return {"assays": [a.as_dict() for a in self.assays], "macro": self.macro(),
+                "orientation": ORIENTATION, "nan_handling": NAN_HANDLING}
 
     def lines(self) -> list[str]:
-        out = [f"variants: {self.variants}, scored: {self.scored}"]
-        if self.skipped:
-            reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.skipped.items()))
-            out.append(f"not scored: {sum(self.skipped.values())} ({reasons})")
-        out.append(
-            f"correlation with experimental scores over {self.correlated} variants: "
-            f"Spearman {self.spearman:.4f}, Pearson {self.pearson:.4f}"
-        )
+        out = [ORIENTATION]
+        for a in self.assays:
+            out.append(f"{a.name}: {a.variants} variants, {a.scored} scored")
+            if a.skipped:
+                reasons = ", ".join(f"{r} {n}" for r, n in sorted(a.skipped.items()))
+                out.append(f"  not scored: {sum(a.skipped.values())} ({reasons})")
+            if a.no_score:
+                out.append(f"  scored without a finite experimental score (left out): "
+                           f"{a.no_score}")
+            changes = a.baselines.get("amino_acid_changes", {})
+            blosum = a.baselines.get("blosum62", {})
+            out += [
+                f"  Spearman over {a.correlated} variants: model {_fmt(a.spearman)} "
+                f"(Pearson {_fmt(a.pearson)}); amino-acid changes "
+                f"{_fmt(changes.get('spearman', math.nan))}",
+                f"  single amino-acid substitutions ({a.single_substitutions}): model "
+                f"{_fmt(a.spearman_single)}, BLOSUM62 {_fmt(blosum.get('spearman', math.nan))}",
+                f"  experimental scores: {a.damaging} = damaging; sign check: {a.sign_check}",
+            ]
+        if len(self.assays) > 1:
+            macro = self.macro()
+            cells = ", ".join(
+                f"{name.replace('_', ' ')} {_fmt(m['spearman'])} ({m['assays']} assays)"
+                for name, m in macro.items()
+            )
+            out.append(f"macro-averaged Spearman over {len(self.assays)} assays: {cells}")
         return out
 
 
+ORIENTATION = ("Spearman/Pearson with the experimental scores oriented higher = fitter; "
+               "predictors higher = predicted benign: LLR, minus the amino-acid changes, "
+               "BLOSUM62. Positive = agreement.")
+NAN_HANDLING = ("variants not scored, or without a finite experimental score, are left out "
+                "of every correlation; BLOSUM62 only covers variants with exactly one "
+                "amino-acid change; a correlation over fewer than 3 variants or of a constant "
+                "is NaN (n/a)")
+
+
+def _macro(values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.4f}"
+
+
+def summarise_assay(assay: DmsAssay, variants: list[DmsVariant]) -> AssaySummary:
+    """Counts, correlations, baselines and the sign check of one scored assay."""
+    summary = AssaySummary(assay.label, assay.damaging, variants=len(variants))
+    for variant in variants:
+        if variant.status != "ok":
+            summary.skipped[variant.status] += 1
+    sign = 1.0 if assay.damaging == "low" else -1.0
+    used = [v for v in variants if np.isfinite(v.llr) and np.isfinite(v.score)]
+    summary.scored = sum(1 for v in variants if np.isfinite(v.llr))
+    summary.no_score = summary.scored - len(used)
+    summary.correlated = len(used)
+    if used:
+        llr = np.array([v.llr for v in used])
+        fitness = sign * np.array([v.score for v in used])
+        summary.spearman, summary.pearson = _spearman(llr, fitness), _pearson(llr, fitness)
+        predictors = dms_baselines([v.protein_changes for v in used])
+        for name, values in predictors.items():
+            rows = np.isfinite(values)
+            summary.baselines[name] = {
+                "spearman": _spearman(values[rows], fitness[rows]), "n": int(rows.sum())
+            }
+        single = np.isfinite(predictors["blosum62"])
+        summary.single_substitutions = int(single.sum())
+        summary.spearman_single = _spearman(llr[single], fitness[single])
+    summary.sign_check = _sign_check(variants, sign)
+    return summary
+
+
+def _sign_check(variants: list[DmsVariant], sign: float) -> str:
+    """Nonsense variants should score as more damaging than synonymous ones."""
+    def fitness(keep) -> np.ndarray:
+        return sign * np.array([v.score for v in variants if v.protein_changes is not None
+                                and np.isfinite(v.score) and keep(v.protein_changes)])
+
+    nonsense = fitness(lambda c: any(alt == "*" for _, alt in c))
+    synonymous = fitness(lambda c: not c)
+    if not nonsense.size or not synonymous.size:
+        return (f"n/a ({nonsense.size} nonsense, {synonymous.size} synonymous variants with "
+                "a score)")
+    low, high = float(np.median(nonsense)), float(np.median(synonymous))
+    verdict = "consistent" if low < high else (
+        "REVERSED? nonsense variants look fitter than synonymous ones: check --damaging")
+    return (f"{verdict} (median oriented score: nonsense {low:.3g} over {nonsense.size}, "
+            f"synonymous {high:.3g} over {synonymous.size})")
+
+
 def score_dms(
-    scores_csv: str | os.PathLike,
-    sequence: str | os.PathLike,
-    cds_text: str,
+    assays: DmsAssay | list[DmsAssay],
     output: str | os.PathLike,
     model: ModelSource | object,
     *,
     window: int = 8192,
     reverse_complement: bool = True,
     prefix_reuse: bool = True,
-    score_column: str = "score",
-    genetic_code: int = 11,
     batch_size: int = 16,
     device="auto",
+    metrics: str | os.PathLike | None = None,
 ) -> DmsSummary:
-    """Score every variant of a MaveDB score set, write the table, correlate with its scores."""
+    """Score every variant of one or more MaveDB score sets, write the table (and the
+    ``metrics`` JSON), and correlate with the experimental scores beside the baselines."""
     if batch_size < 1:
         raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
-    scores_csv = Path(scores_csv)
-    if not scores_csv.exists():
-        raise DnahnetError(f"{scores_csv}: no such file")
-    name, genome = load_context(sequence)
-    seq = genome.sequence(name)
-    cds = parse_cds(cds_text, len(seq))
-    if genetic_code not in CODON_TABLES:
-        raise DnahnetError(f"--genetic-code {genetic_code}: supported tables are 11 and 4")
-    table = read_score_table(scores_csv, score_column)
-    variants = plan_variants(
-        table, seq, cds, score_column, row_line_numbers(scores_csv), CODON_TABLES[genetic_code]
-    )
-    sites, slots = _plan_sites(variants, genome.tokens(name), window)
+    assays = [assays] if isinstance(assays, DmsAssay) else list(assays)
+    planned = []
+    for assay in assays:  # every input is read and checked before the model loads
+        assay.check()
+        scores_csv = Path(assay.scores)
+        if not scores_csv.exists():
+            raise DnahnetError(f"{scores_csv}: no such file")
+        name, genome = load_context(assay.sequence)
+        seq = genome.sequence(name)
+        cds = parse_cds(assay.cds, len(seq))
+        table = read_score_table(scores_csv, assay.score_column)
+        variants = plan_variants(table, seq, cds, assay.score_column,
+                                 row_line_numbers(scores_csv), CODON_TABLES[assay.genetic_code])
+        planned.append((assay, variants, _plan_sites(variants, genome.tokens(name), window)))
     network, device = ready_model(model, device)
-    with counter("sites", "scoring variants") as advance:
+    summary = DmsSummary()
+    with counter("sites", "scoring variants", sum(len(p[2][0]) for p in planned)) as advance:
         engine = Engine(
             network, device, batch_size=batch_size, reverse_complement=reverse_complement,
             prefix_reuse=prefix_reuse, on_progress=advance,
         )
-        results = {score.key[0]: score for score in engine.score(sites)}
-    summary = DmsSummary(variants=len(variants))
-    for i, variant in enumerate(variants):
-        if variant.status != "ok":
-            summary.skipped[variant.status] += 1
-            continue
-        span, indices = slots[i]
-        result = results[span]
-        variant.llr = float(np.mean(result.delta[indices]))
-        if result.reverse is not None:
-            variant.llr_forward = float(np.mean(result.forward[indices]))
-            variant.llr_reverse = float(np.mean(result.reverse[indices]))
-        summary.scored += 1
-    both = [(v.llr, v.score) for v in variants if np.isfinite(v.llr) and np.isfinite(v.score)]
-    summary.correlated = len(both)
-    if both:
-        x, y = np.array(both).T
-        summary.spearman, summary.pearson = _spearman(x, y), _pearson(x, y)
-    tsv.write_dms_table(output, variants, reverse_complement)
+        for assay, variants, (sites, slots) in planned:
+            results = {score.key[0]: score for score in engine.score(sites)}
+            for i, variant in enumerate(variants):
+                if i not in slots:
+                    continue
+                span, indices = slots[i]
+                result = results[span]
+                variant.llr = float(np.mean(result.delta[indices]))
+                if result.reverse is not None:
+                    variant.llr_forward = float(np.mean(result.forward[indices]))
+                    variant.llr_reverse = float(np.mean(result.reverse[indices]))
+            summary.assays.append(summarise_assay(assay, variants))
+    tsv.write_dms_table(output, [(a.label, v) for a, v, _ in planned], reverse_complement)
+    if metrics is not None:
+        write_json_report(metrics, summary.as_dict())
     return summary
 
 
