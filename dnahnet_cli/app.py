@@ -32,6 +32,7 @@ COMMANDS = {
     "essentiality": "essentiality",
     "segments": "segments",
     "segments-report": "segments_report",
+    "embed": "embed",
     "check-model": "check_model",
     "demo": "demo",
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import input_file
+from dnahnet_cli.validate import input_file, output_prefix
 
 
 def command(
@@ -18,6 +18,12 @@ def command(
     output: Path = common.output_option("TSV to write (default: stdout)."),
     per_position: bool = typer.Option(
         False, "--per-position", help="One row per nucleotide with boundary probabilities."
+    ),
+    bigwig: Path = typer.Option(
+        None, "--bigwig", metavar="PREFIX",
+        help="Per-base tracks as bigWig: PREFIX.logprob.bw and, per stage, "
+        "PREFIX.stage1.boundary_prob.bw, ... (chromosome sizes from the FASTA).",
+        callback=output_prefix,
     ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,
@@ -31,5 +37,5 @@ def command(
 
     score_fasta(
         fasta, output, common.model_source(model, config, seed), per_position=per_position,
-        context=context, batch_size=batch_size, device=device,
+        bigwig=bigwig, context=context, batch_size=batch_size, device=device,
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, input_file, output_file
+from dnahnet_cli.validate import at_least, input_file, output_file, output_prefix
 
 
 def command(
@@ -26,6 +26,12 @@ def command(
         "X.stage1.bedgraph, X.stage2.bedgraph.",
         callback=output_file,
     ),
+    bigwig: Path = typer.Option(
+        None, "--bigwig", metavar="PREFIX",
+        help="Per-base boundary probability as bigWig, one file per stage: "
+        "PREFIX.stage1.boundary_prob.bw, ... (chromosome sizes from the FASTA).",
+        callback=output_prefix,
+    ),
     context: int = common.context_option("Minimum left context per base (nt)."),
     stride: int = typer.Option(
         None, "--stride", help="New bases per window (default: = --context).",
@@ -40,6 +46,6 @@ def command(
 
     write_segments(
         genome, output, common.model_source(model, config, seed), stages=parse_stages(stage),
-        bedgraph=bedgraph, context=context, stride=stride, batch_size=batch_size, device=device,
-        track=track,
+        bedgraph=bedgraph, bigwig=bigwig, context=context, stride=stride, batch_size=batch_size,
+        device=device, track=track,
     )

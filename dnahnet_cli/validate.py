@@ -94,6 +94,18 @@ def output_file(value: Path | None) -> Path | None:
     return value
 
 
+def output_prefix(value: Path | None) -> Path | None:
+    """A prefix of several output files (``--bigwig out/genome``): refused now when it
+    names a directory or its directory cannot be written."""
+    from dnahnet_core.io.atomic import check_output_parent
+    from dnahnet_core.io.bigwig import check_prefix
+
+    if value is not None:
+        check_prefix(value)
+        check_output_parent(value)
+    return value
+
+
 def output_dir(value: Path | None) -> Path | None:
     """Directory outputs: a file of that name, or a file in the way of its parents, is
     refused now (whether a non-empty directory may be replaced depends on --overwrite)."""

@@ -234,6 +234,8 @@ ES = ("essentiality", "subset.fna.gz", "subset.gff.gz", *TINY, "--window", "256"
       "--no-reverse-complement")
 SG = ("segments", "phix.fa.gz", *TINY, "--context", "512")
 SR = ("segments-report", "chunks.bed", "-a", "subset.gff.gz", "-g", "subset.fna.gz")
+EM = ("embed", "phix.fa.gz", *TINY, "--context", "512", "-o", "e.npz")
+EM_IN = ("embed", *TINY, "-o", "e.npz")  # + the input
 TR = ("train", "--data", "prepared", *TINY, "--max-steps", "2", "--batch-size", "2",
       "--device", "cpu")
 EV = ("evaluate", "-m", "models/good", "--data", "prepared", "--split", "val")
@@ -631,6 +633,44 @@ def _cases() -> list[Case]:
         bad("segments-report", "genome", [*SR[:4], "-g", "missing.fa", "-o", "rep"],
             "missing.fa"),
         bad("segments-report", "genome", [*SR[:4], "-g", "phix.fa", "-o", "rep"], "phix.fa"),
+    ]
+    # ---------------------------------------------------------------- embed, bigWig tracks
+    regions = ("--genome", "subset.fna.gz")
+    c += [
+        usage("embed", "usage", ["embed", "phix.fa.gz", *TINY], "--output"),
+        usage("embed", "usage", [*EM, "--pool", "max"], "--pool"),
+        usage("embed", "usage", [*EM, "--dtype", "int8"], "--dtype"),
+        usage("embed", "usage", [*EM, "--stage", "one"], "--stage"),
+        usage("embed", "range", [*EM, "--stage", "-1"], "--stage"),
+        usage("embed", "range", [*EM, "--context", "0"], "--context"),
+        usage("embed", "range", [*EM, "--batch-size", "0"], "--batch-size"),
+        bad("embed", "option-value", [*EM, "--stage", "3"], "--stage 3"),
+        bad("embed", "option-value", [*EM, "--pool", "chunks"], "--pool chunks"),
+        bad("embed", "option-value", [*EM_IN], "--regions"),
+        bad("embed", "input-missing", [*EM_IN, "missing.fa"], "missing.fa"),
+        bad("embed", "input-binary", [*EM_IN, "binary.bin"], "binary.bin"),
+        bad("embed", "input-empty", [*EM_IN, "empty.txt"], "empty.txt"),
+        bad("embed", "input-truncated", [*EM_IN, "truncated.fa.gz"], "truncated.fa.gz"),
+        bad("embed", "input-invalid", [*EM_IN, "invalid.fa"], "invalid.fa"),
+        bad("embed", "input-format", [*EM_IN, "--regions", "bad_coords.bed", *regions],
+            "bad_coords.bed"),
+        bad("embed", "input-format", [*EM_IN, "--regions", "chunks.bed", "--genome", "phix.fa"],
+            "chunks.bed"),
+        bad("embed", "input-missing", [*EM_IN, "--regions", "missing.bed", *regions],
+            "missing.bed"),
+        bad("embed", "input-missing", [*EM_IN, "--regions", "chunks.bed"], "--genome"),
+        bad("embed", "output-format", [*EM[:-1], "e.txt"], "e.txt"),
+        bad("embed", "output-format", [*EM[:-1], "-"], ".npz"),
+        bad("embed", "output-parent-file", [*EM[:-1], "afile/e.npz"], "afile"),
+        bad("embed", "output-directory", [*EM[:-1], "somedir"], "somedir"),
+        bad("embed", "output-os-error", [*EM[:-1], "/proc/e.npz"], "/proc"),
+        bad("embed", "model-dir", [*EM, "-m", "models/noconfig"], "--config"),
+        bad("embed", "model-dir", ["embed", "phix.fa.gz", "-m", "models/noconfig", "-o",
+                                   "e.npz"], "config.json"),
+        bad("segments", "output-prefix", [*SG, "-o", "x.bed", "--bigwig", "somedir"], "somedir"),
+        bad("segments", "output-parent-file", [*SG, "-o", "x.bed", "--bigwig", "afile/t"],
+            "afile"),
+        bad("likelihood", "output-parent-file", [*LK, "--bigwig", "afile/t"], "afile"),
     ]
     # ---------------------------------------------------------------- demo
     c += [

@@ -153,13 +153,15 @@ class BedRecord:
     end: int
     name: str
     score: int
+    strand: str = "."  # column 6: +, - or . (unknown)
+    line: int = 0  # line number in the file (for messages)
 
 
 def read_bed(path: str | os.PathLike) -> Iterator[BedRecord]:
     """Read BED (3 to 12 columns); skips ``track``/``browser``/``#`` lines.
 
     Errors name the file and line: too few columns, non-integer or negative
-    coordinates, end before start.
+    coordinates, end before start, a strand other than +, - or ..
     """
     path = Path(path)
     seen = False
@@ -179,7 +181,11 @@ def read_bed(path: str | os.PathLike) -> Iterator[BedRecord]:
                 raise DnahnetError(f"{where}: coordinates or score are not numbers") from None
             if start < 0 or end < start:
                 raise DnahnetError(f"{where}: invalid interval {start}-{end}")
+            strand = fields[5] if len(fields) > 5 else "."
+            if strand not in ("+", "-", "."):
+                raise DnahnetError(f"{where}: strand {strand!r} (column 6) is not +, - or .")
             seen = True
-            yield BedRecord(fields[0], start, end, fields[3] if len(fields) > 3 else "", score)
+            name = fields[3] if len(fields) > 3 else ""
+            yield BedRecord(fields[0], start, end, name, score, strand, number)
     if not seen:
         raise DnahnetError(f"{path}: no BED intervals found")

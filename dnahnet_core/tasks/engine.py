@@ -45,10 +45,12 @@ and the benchmark compare against.
 
 Per-position outputs (likelihood, segments)
 -------------------------------------------
-    for out in forward_windows(model, windows, device="auto", batch_size=8):
+    for out in forward_windows(model, windows, device="auto", batch_size=8, hidden_of=()):
         out.log_probs        # np.float32 [L]: log P(x_t | x_<t)
         out.boundary_prob    # list over stages (outer -> inner) of np.float32 [L]
         out.boundary_mask    # list over stages of bool [L]
+        out.hidden           # per module of ``hidden_of``: its output for this window
+                             # (np.float32, the window's row of the padded batch)
 
     p = stitched_predictions(model, tokens, context=8192, stride=None, batch_size=8)
     p.log_probs [L], p.boundary_prob [stages, L], p.boundary_mask [stages, L]
@@ -64,6 +66,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 
 import numpy as np
@@ -101,6 +104,7 @@ class WindowOutput:
     log_probs: np.ndarray
     boundary_prob: list[np.ndarray] = field(default_factory=list)
     boundary_mask: list[np.ndarray] = field(default_factory=list)
+    hidden: list[np.ndarray] = field(default_factory=list)
 
 
 def _device(device) -> torch.device:
@@ -276,10 +280,33 @@ def sequence_log_likelihoods(
 
 
 def forward_windows(
-    model, windows: Sequence[np.ndarray], device="auto", batch_size: int = 8
+    model,
+    windows: Sequence[np.ndarray],
+    device="auto",
+    batch_size: int = 8,
+    *,
+    hidden_of: Sequence[torch.nn.Module] = (),
 ) -> Iterator[WindowOutput]:
-    """Per-position log-probabilities and per-stage boundaries of each window, in order."""
+    """Per-position log-probabilities and per-stage boundaries of each window, in order;
+    with ``hidden_of``, also the output of those modules of the model (forward hooks)."""
     device = _device(device)
+    captured: dict[int, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(partial(_keep_output, captured, k))
+        for k, module in enumerate(hidden_of)
+    ]
+    try:
+        yield from _forward_windows(model, windows, device, batch_size, captured, len(hooks))
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _keep_output(store: dict, key: int, module, inputs, output) -> None:
+    store[key] = output[0] if isinstance(output, tuple) else output
+
+
+def _forward_windows(model, windows, device, batch_size, captured, n_hidden):
     with torch.inference_mode():
         for start in range(0, len(windows), batch_size):
             rows = windows[start : start + batch_size]
@@ -293,11 +320,13 @@ def forward_windows(
             stages = list(getattr(out, "stages", None) or [])
             probs = [s.boundary_prob.float().cpu().numpy() for s in stages]
             masks = [s.boundary_mask.cpu().numpy() for s in stages]
+            hidden = [captured.pop(k).float().cpu().numpy() for k in range(n_hidden)]
             for i, n in enumerate(lengths):
                 yield WindowOutput(
                     log_probs=logp[i, :n],
                     boundary_prob=[p[i, :n] for p in probs],
                     boundary_mask=[m[i, :n] for m in masks],
+                    hidden=[h[i] for h in hidden],
                 )
 
 

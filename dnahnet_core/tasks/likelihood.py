@@ -5,7 +5,8 @@
         result.total, result.bits_per_nucleotide, result.predictions.log_probs
 
 Records are read one at a time and tiled into windows with ``context`` nucleotides of
-left context (``engine.stitched_predictions``); the writers are in ``io.tsv``.
+left context (``engine.stitched_predictions``); the writers are in ``io.tsv`` (and
+``io.bigwig`` for per-base tracks).
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.atomic import atomic_open
-from dnahnet_core.io.fasta import read_fasta
+from dnahnet_core.io.bigwig import (
+    LOGPROB_DECIMALS,
+    LOGPROB_TRACK,
+    bigwig_paths,
+    boundary_track,
+    check_prefix,
+    chrom_sizes,
+    open_bigwig,
+)
+from dnahnet_core.io.fasta import iter_token_records, read_fasta
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
 from dnahnet_core.tasks.engine import Predictions, stitched_predictions
@@ -80,18 +90,27 @@ def score_fasta(
     model: ModelSource | object,
     *,
     per_position: bool = False,
+    bigwig: str | os.PathLike | None = None,
     context: int = 8192,
     batch_size: int = 8,
     device="auto",
 ) -> None:
-    """``dnahnet likelihood``: a TSV row per record (or per nucleotide), stdout when no output."""
+    """``dnahnet likelihood``: a TSV row per record (or per nucleotide), stdout when no output;
+    with ``bigwig`` (a prefix P), per-base tracks P.logprob.bw and P.stage<s>.boundary_prob.bw."""
     fasta = Path(fasta)
     if not fasta.exists():
         raise DnahnetError(f"{fasta}: no such file")
+    if bigwig is not None:
+        check_prefix(bigwig)
+        sizes = chrom_sizes(_record_lengths(fasta), str(fasta))  # reads the file once first
     network, device = ready_model(model, device)
     stages = network.config.num_stages
     sink = atomic_open(output, "w") if output else contextlib.nullcontext(sys.stdout)
-    with sink as out, counter("nt", "scoring") as advance:
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(sink)
+        advance = stack.enter_context(counter("nt", "scoring"))
+        paths = bigwig_paths(bigwig, range(1, stages + 1), logprob=True) if bigwig else {}
+        tracks = {name: stack.enter_context(open_bigwig(p, sizes)) for name, p in paths.items()}
         out.write(tsv.per_position_header(stages) if per_position else tsv.likelihood_header())
         records = ((r.id, r.sequence) for r in read_fasta(fasta))
         for result in score_records(
@@ -102,3 +121,23 @@ def score_fasta(
                 out.writelines(tsv.per_position_rows(result))
             else:
                 out.write(tsv.likelihood_row(result))
+            if tracks and result.length:
+                _add_tracks(tracks, result)
+
+
+def _record_lengths(fasta: Path) -> dict[str, int]:
+    """Record id -> length, in file order; a bigWig needs unique names."""
+    lengths: dict[str, int] = {}
+    for record_id, _, tokens in iter_token_records(fasta):
+        if record_id in lengths:
+            raise DnahnetError(f"{fasta}: duplicate record id {record_id!r} (--bigwig needs "
+                               "unique names)")
+        lengths[record_id] = len(tokens)
+    return lengths
+
+
+def _add_tracks(tracks: dict, result: SequenceLikelihood) -> None:
+    predictions = result.predictions
+    tracks[LOGPROB_TRACK].add(result.id, predictions.log_probs, decimals=LOGPROB_DECIMALS)
+    for row, probs in enumerate(predictions.boundary_prob):
+        tracks[boundary_track(row + 1)].add(result.id, probs)

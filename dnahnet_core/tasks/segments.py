@@ -5,7 +5,7 @@ tools require). Engine: ``engine.stitched_predictions`` over tiles of ``context 
 stride`` nucleotides (``windows.plan_tiles``): every base is predicted with at least
 ``context`` nucleotides of left context. Results: ``ContigSegments``, the per-base
 boundary probability and mask of each stage. Writers: ``io.tracks`` (BED6 chunks,
-bedGraph probabilities).
+bedGraph probabilities), ``io.bigwig`` (bigWig probabilities).
 
 Boundaries per stage come from the model in nucleotide coordinates (stage 2
 composed through stage 1). A chunk starts at every boundary and ends just before
@@ -30,6 +30,13 @@ from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tracks
 from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.bigwig import (
+    bigwig_paths,
+    boundary_track,
+    check_prefix,
+    chrom_sizes,
+    open_bigwig,
+)
 from dnahnet_core.io.fasta import load_genome
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
@@ -146,16 +153,19 @@ def write_segments(
     *,
     stages: Sequence[int] | None = None,
     bedgraph: str | os.PathLike | None = None,
+    bigwig: str | os.PathLike | None = None,
     context: int = 8192,
     stride: int | None = None,
     batch_size: int = 4,
     device="auto",
     track: bool = False,
 ) -> None:
-    """``dnahnet segments``: BED6 chunks (stdout when no output) and optional bedGraphs.
+    """``dnahnet segments``: BED6 chunks (stdout when no output), optional bedGraphs and
+    bigWigs.
 
     Nothing is written before the genome is read and validated; with several stages
-    ``X.bedgraph`` becomes ``X.stage1.bedgraph``, ``X.stage2.bedgraph`` (``io.tracks``).
+    ``X.bedgraph`` becomes ``X.stage1.bedgraph``, ``X.stage2.bedgraph`` (``io.tracks``);
+    ``bigwig`` (a prefix P) gives ``P.stage1.boundary_prob.bw`` per stage (``io.bigwig``).
     """
     if context < 0:
         raise DnahnetError(f"--context {context}: must be >= 0")
@@ -163,6 +173,8 @@ def write_segments(
         raise DnahnetError(f"--stride {stride}: must be >= 1")
     if batch_size < 1:
         raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
+    if bigwig is not None:
+        check_prefix(bigwig)
     sequences = load_genome(genome)  # validates every record before any output
     network, device = ready_model(model, device)
     total = sum(len(s) for s in sequences.values())
@@ -177,6 +189,7 @@ def write_segments(
                 bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
                 paths = tracks.bedgraph_paths(Path(bedgraph), contig.stages) if bedgraph else {}
                 graphs = {s: stack.enter_context(atomic_open(p, "w")) for s, p in paths.items()}
+                bigwigs = _open_bigwigs(stack, bigwig, contig.stages, sequences, genome)
                 if track:
                     tracks.write_segment_track_lines(bed, graphs, contig.stages)
             bed.writelines(tracks.iter_segments_bed(contig))
@@ -184,6 +197,18 @@ def write_segments(
             for row, s in enumerate(contig.stages):
                 if s in graphs:
                     graphs[s].writelines(tracks.iter_bedgraph(contig.name, contig.prob[row]))
+                if s in bigwigs:
+                    bigwigs[s].add(contig.name, contig.prob[row])
+
+
+def _open_bigwigs(stack, prefix, stages: list[int], sequences: dict[str, str], genome) -> dict:
+    """Stage -> open bigWig of its boundary probability (contigs in ``segment_genome`` order)."""
+    if prefix is None:
+        return {}
+    names = sorted(sequences, key=tracks.contig_sort_key)
+    sizes = chrom_sizes({n: len(sequences[n]) for n in names}, str(genome))
+    paths = bigwig_paths(prefix, stages, logprob=False)
+    return {s: stack.enter_context(open_bigwig(paths[boundary_track(s)], sizes)) for s in stages}
 
 
 def _megabases_per_minute(done: int, seconds: float) -> str:
