@@ -11,8 +11,8 @@
 #     installed in this checkout's .venv (so the GPU runs what the tests here ran);
 #   * MANIFEST.tsv: one row per wheel (name, version, file, bytes, sha256, origin).
 # Left out on purpose: mamba-ssm's Mamba3 requirements (tilelang, apache-tvm-ffi,
-# quack-kernels: hundreds of MB, never imported by the Triton SSD scan or the gated
-# RMSNorm) and everything the image already has. gpu_check.sh trims mamba_ssm/__init__.py,
+# quack-kernels: ~140 MB with quack's cutlass libraries, never imported by the Triton SSD
+# scan or the gated RMSNorm) and everything the image already has. gpu_check.sh trims mamba_ssm/__init__.py,
 # whose eager imports need the CUDA extension (selective_scan_cuda) and transformers.
 # Before anything is replaced, the wheels are checked: tags installable on the target,
 # and every requirement of every wheel and of dnahnet met by a wheel, the image, or a

@@ -333,8 +333,10 @@ import os
 import torch
 import torch.distributed as dist
 
-dist.init_process_group("$backend")
 device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if "$backend" == "nccl" else "cpu"
+if device != "cpu":
+    torch.cuda.set_device(device)
+dist.init_process_group("$backend")
 value = torch.full((4,), float(dist.get_rank() + 1), device=device)
 dist.all_reduce(value)
 print(f"backend {dist.get_backend()}, world {dist.get_world_size()}, all_reduce -> {value.tolist()}")
