@@ -507,6 +507,13 @@ def _cases() -> list[Case]:
                                             "-m", "models/indivisible"], "num_heads"),
         bad("score-variants", "model-dir", ["score-variants", "variants.vcf", "-r", "myco.fa.gz",
                                             "-m", "models/corrupt"], "model.safetensors"),
+        usage("score-variants", "range", [*SV, "--upstream", "-1"], "--upstream"),
+        bad("score-variants", "annotation", [*SV, "--annotation", "missing.gff"], "missing.gff"),
+        bad("score-variants", "annotation", [*SV, "--annotation", "binary.bin"], "binary.bin"),
+        bad("score-variants", "annotation", [*SV, "--annotation", "phix.fa"], "phix.fa"),
+        bad("score-variants", "option-value", [*SV, "--genetic-code", "4"], "--annotation"),
+        bad("score-variants", "option-value", [*SV, "--annotation", "subset.gff.gz",
+                                               "--genetic-code", "7"], "--genetic-code"),
     ]
     # ---------------------------------------------------------------- score-dms
     sd_in = ("-s", "dms_context.fa", "--cds", SD[5], *TINY)
@@ -541,6 +548,16 @@ def _cases() -> list[Case]:
         bad("score-dms", "output-disk-full", [*SD, "-o", "full.tsv"], "full.tsv"),
         bad("score-dms", "model-dir", [*SD[:6], "-m", "models/list", "-o", "o.tsv"],
             "config.json"),
+        usage("score-dms", "usage", [*SD, "-o", "o.tsv", "--damaging", "sideways"],
+              "--damaging"),
+        usage("score-dms", "usage", [*SD, "-o", "o.tsv", "--manifest", "labels.tsv"],
+              "--manifest"),
+        bad("score-dms", "manifest", ["score-dms", "--manifest", "missing.tsv", "-o", "o.tsv",
+                                      *TINY], "missing.tsv"),
+        bad("score-dms", "manifest", ["score-dms", "--manifest", "labels.tsv", "-o", "o.tsv",
+                                      *TINY], "labels.tsv"),
+        bad("score-dms", "output-parent-file", [*SD, "-o", "o.tsv", "--metrics",
+                                                "afile/m.json"], "afile"),
     ]
     # ---------------------------------------------------------------- essentiality
     es_in = ("subset.fna.gz", "subset.gff.gz", *TINY)
@@ -584,6 +601,16 @@ def _cases() -> list[Case]:
             "full.png"),
         bad("essentiality", "model-dir", ["essentiality", *es_in[:2], "-m", "models/headdim"],
             "headdim"),
+        usage("essentiality", "range", [*ES, "--bootstrap", "-1"], "--bootstrap"),
+        usage("essentiality", "usage", [*ES, "--manifest", "labels.tsv"], "--manifest"),
+        bad("essentiality", "annotation", ["essentiality", "subset.fna.gz", *TINY],
+            "subset.fna.gz"),
+        bad("essentiality", "manifest", ["essentiality", "--manifest", "missing.tsv", *TINY],
+            "missing.tsv"),
+        bad("essentiality", "manifest", ["essentiality", "--manifest", "binary.bin", *TINY],
+            "binary.bin"),
+        bad("essentiality", "manifest", ["essentiality", "--manifest", "labels.tsv", *TINY],
+            "labels.tsv"),
     ]
     # ---------------------------------------------------------------- segments
     c += [
