@@ -1,11 +1,16 @@
 """Throughput and peak memory of `dnahnet segments` (library path, BED + bedGraph text).
 
     .venv/bin/python benchmarks/segments_speed.py --model dnahnet-small --length 65536
-    .venv/bin/python benchmarks/segments_speed.py --fasta genome.fa --model dnahnet-tiny
+    .venv/bin/python benchmarks/segments_speed.py --fasta genome.fa --model dnahnet-tiny \
+        --modes previous,exact,bf16 --workers 2
 
-Prints one JSON line: Mbp/min of sequence segmented (model + stitching + formatting of
-BED and per-stage bedGraph, written to /dev/null) and the peak resident memory of the
-process (ru_maxrss, which includes the model weights and torch itself).
+Every mode segments the same genome one after the other in this process (model +
+stitching + formatting of BED and per-stage bedGraph, written to /dev/null); the last
+line is JSON: Mbp/min per mode (CPU time of this process with one worker on a CPU, wall
+clock otherwise), the speed-up over the first mode, and the peak resident
+memory (ru_maxrss of this process and of its worker processes). Modes: ``previous``
+(batches of 4 tiles, the default before issue 12), ``exact`` (the engine's default
+batch), ``bf16`` (bf16 autocast), ``batch:N``. ``--workers`` applies to every mode.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ def main() -> None:
     parser.add_argument("--contigs", type=int, default=1, help="random genome: contigs")
     parser.add_argument("--context", type=int, default=8192)
     parser.add_argument("--stride", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--modes", default="exact")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -38,6 +45,7 @@ def main() -> None:
     from dnahnet_core.io.fasta import load_genome
     from dnahnet_core.io.tracks import iter_bedgraph, iter_segments_bed
     from dnahnet_core.model import load_model
+    from dnahnet_core.tasks.engine import ModelWorkers, default_batch_size
     from dnahnet_core.tasks.segments import segment_genome
 
     if args.fasta:
@@ -50,23 +58,38 @@ def main() -> None:
         }
     total = sum(len(s) for s in genome.values())
     torch.manual_seed(0)
-    model = load_model(args.model)
-    started = time.perf_counter()
-    with open(os.devnull, "w") as sink:
-        for contig in segment_genome(
-            model, genome, context=args.context, stride=args.stride, batch_size=args.batch_size
-        ):
-            sink.writelines(iter_segments_bed(contig))
-            for row in range(len(contig.stages)):
-                sink.writelines(iter_bedgraph(contig.name, contig.prob[row]))
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    model = load_model(args.model, device=args.device)
+    rates = {}
+    with ModelWorkers(model, args.workers) as pool:
+        for mode in args.modes.split(","):
+            name, _, value = mode.partition(":")
+            batch = {"previous": 4, "batch": int(value or 1)}.get(
+                name, default_batch_size(torch.device(args.device))
+            )
+            precision = "bf16" if name == "bf16" else "fp32"
+            clock = (time.process_time if args.device == "cpu" and args.workers == 1
+                     else time.perf_counter)  # CPU time: steady on a loaded machine
+            started = clock()
+            with open(os.devnull, "w") as sink:
+                for contig in segment_genome(
+                    model, genome, context=args.context, stride=args.stride, batch_size=batch,
+                    device=args.device, precision=precision, workers=pool,
+                ):
+                    sink.writelines(iter_segments_bed(contig))
+                    for row in range(len(contig.stages)):
+                        sink.writelines(iter_bedgraph(contig.name, contig.prob[row]))
+            seconds = clock() - started
+            rates[mode] = round(total / 1e6 / (seconds / 60), 4)
+            print(f"{mode}: {seconds:.1f} s, {rates[mode]} Mbp/min", file=sys.stderr, flush=True)
+    first = next(iter(rates.values()))
+    peak = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(json.dumps({
         "model": args.model, "genome_nt": total, "contigs": len(genome),
         "context": args.context, "stride": args.stride or args.context,
-        "batch_size": args.batch_size, "threads": torch.get_num_threads(),
-        "seconds": round(seconds, 2), "mbp_per_min": round(total / 1e6 / (seconds / 60), 4),
-        "peak_rss_mib": round(peak, 1),
+        "threads": torch.get_num_threads(), "workers": args.workers, "device": args.device,
+        "mbp_per_min": rates, "speed_up": {m: round(r / first, 2) for m, r in rates.items()},
+        "peak_rss_mib": round(peak, 1), "load": round(os.getloadavg()[0], 1),
     }))
     sys.stdout.flush()
 

@@ -74,6 +74,24 @@ ReverseComplementOption = typer.Option(
     True, "--reverse-complement/--no-reverse-complement",
     help="Average the scores of both strands (forward and reverse complement).",
 )
+ScoringBatchSizeOption = batch_size_option(
+    None, "Windows per forward pass (default: on a CPU as many as fill 4,096 positions, one "
+    "long window at a time, where batching long windows measured slower; 64 on a GPU).",
+)
+WorkersOption = typer.Option(
+    1, "--workers", help="CPU worker processes, one torch thread each (results identical, "
+    "in input order); use one per physical core.", callback=at_least(1),
+)
+ScoringPrecisionOption = typer.Option(
+    "fp32", "--precision",
+    help="fp32 (the exact protocol) or bf16 (opt-in, faster; fidelity in docs/benchmarks.md).",
+)
+DownstreamOption = typer.Option(
+    None, "--downstream", metavar="N",
+    help="Opt-in approximation: sum each window only up to N nt after the change (full left "
+    "context); equal to the exact score when N >= --window. Fidelity in docs/benchmarks.md.",
+    callback=at_least(1),
+)
 PrefixReuseOption = typer.Option(
     True, "--prefix-reuse/--no-prefix-reuse",
     help="Compute the positions all alleles share once (exact); --no-prefix-reuse scores "

@@ -37,8 +37,10 @@ def command(
         None, "--stride", help="New bases per window (default: = --context).",
         callback=at_least(1),
     ),
-    batch_size: int = common.batch_size_option(4),
+    batch_size: int = common.ScoringBatchSizeOption,
     device: str = common.DeviceOption,
+    precision: str = common.ScoringPrecisionOption,
+    workers: int = common.WorkersOption,
     track: bool = typer.Option(False, "--track", help="Start each file with a UCSC track line."),
 ) -> None:
     """Write one BED6 interval per learned chunk per stage (0-based, half-open)."""
@@ -47,5 +49,5 @@ def command(
     write_segments(
         genome, output, common.model_source(model, config, seed), stages=parse_stages(stage),
         bedgraph=bedgraph, bigwig=bigwig, context=context, stride=stride, batch_size=batch_size,
-        device=device, track=track,
+        device=device, precision=precision, workers=workers, track=track,
     )

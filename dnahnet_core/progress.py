@@ -1,6 +1,10 @@
-"""Progress reporting: a rich bar on an interactive terminal, quiet when piped.
+"""Progress reporting: a rich bar on an interactive terminal, plain lines otherwise.
 
-Everything goes to stderr, so commands that stream data on stdout stay clean.
+Everything goes to stderr, so commands that stream data on stdout stay clean. A
+``counter`` shows the same on every long command: items done (of the total), the rate
+(``kind``/s, or Mbp/min for nucleotides) and the time left. When stderr is not a
+terminal (a log file, a cluster job) it prints that as one plain line every
+``LOG_EVERY`` seconds instead, so short runs stay silent.
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ class _Quiet:
 
     def advance(self, *args, **kwargs) -> None:
         pass
+
+
+LOG_EVERY = 60.0  # seconds between plain progress lines when stderr is not a terminal
+
+
+def per_second(unit: str) -> Callable[[int, float], str]:
+    """A ``rate`` for ``counter``: "12.34 variants/s"."""
+    return lambda done, seconds: f"{done / seconds:.2f} {unit}/s"
+
+
+def megabases_per_minute(done: int, seconds: float) -> str:
+    """The ``rate`` of nucleotide counters: "0.220 Mbp/min"."""
+    return f"{done / 1e6 / (seconds / 60):.3f} Mbp/min"
+
+
+def default_rate(kind: str) -> Callable[[int, float], str]:
+    return megabases_per_minute if kind == "nt" else per_second(kind)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def interactive() -> bool:
@@ -80,21 +107,35 @@ def counter(
     enabled: bool | None = None,
 ) -> Iterator[Callable[[int], None]]:
     """A bar counting ``kind`` items; yields ``advance(n)``. ``rate(done, seconds)`` gives
-    the text shown beside the bar, e.g. ``lambda n, s: f"{n / s:.2f} genes/s"``."""
+    the text shown beside the bar (default: ``default_rate(kind)``). Without a terminal
+    (``enabled`` None and stderr not a TTY) a plain line every ``LOG_EVERY`` seconds."""
+    rate = rate or default_rate(kind)
+    plain = enabled is None and not interactive()
     with progress(kind, enabled) as bar:
         task = bar.add_task(description, total=total, rate="")
         started, done = time.perf_counter(), 0
+        logged = started
 
         def advance(n: int) -> None:
-            nonlocal done
+            nonlocal done, logged
             done += n
-            if rate is None:
-                bar.update(task, advance=n)
-            else:
-                seconds = max(time.perf_counter() - started, 1e-9)
-                bar.update(task, advance=n, rate=rate(done, seconds))
+            now = time.perf_counter()
+            seconds = max(now - started, 1e-9)
+            bar.update(task, advance=n, rate=rate(done, seconds))
+            if plain and now - logged >= LOG_EVERY:
+                logged = now
+                log(_plain_line(description, kind, done, total, rate(done, seconds), seconds))
 
         yield advance
+
+
+def _plain_line(description: str, kind: str, done: int, total: int | None, rate_text: str,
+                seconds: float) -> str:
+    count = f"{done:,}/{total:,}" if total else f"{done:,}"
+    line = f"{description}: {count} {kind}, {rate_text}, elapsed {_duration(seconds)}"
+    if total and 0 < done < total:
+        line += f", ETA {_duration(seconds * (total - done) / done)}"
+    return line
 
 
 def log(message: str) -> None:

@@ -1,28 +1,38 @@
 """The likelihood engine: every model call of the zero-shot tasks happens here.
 
 Batched window scoring with prefix reuse and strand averaging (score-variants,
-score-dms, essentiality), per-position outputs of windows, and per-position
-predictions of sequences of any length stitched from tiles (likelihood, segments).
-Window geometry (which tokens go in a window) is ``tasks.windows``.
+score-dms, essentiality), per-position outputs of windows, per-position predictions
+of sequences of any length stitched from tiles (likelihood, segments), and streamed
+substitution scores along whole sequences (essentiality ``--genome-stream``). Window
+geometry (which tokens go in a window) is ``tasks.windows``.
 
 Scoring sites (a reference window and its alternatives)
 -------------------------------------------------------
     from dnahnet_core.tasks.engine import Engine, Site
-    engine = Engine(model, device="auto", batch_size=16, reverse_complement=True,
-                    prefix_reuse=True, chunk_sites=None, on_progress=None)
-    # batch_size: sequences per forward call; chunk_sites: sites read per step of the
-    # stream; on_progress(n) is called with the number of sites after each chunk
-    for score in engine.score(sites):          # any iterable of Site; results in input order
-        score.delta      # np.float64 [n_alt]: mean of the strands (forward only without RC)
-        score.forward    # [n_alt]  log P(alt window) - log P(ref window), forward strand
-        score.reverse    # [n_alt] the same on the reverse-complemented windows, or None
-        score.reference_ll, score.alternative_ll   # forward-strand window totals
-        score.key        # whatever you put in Site.key
+    with Engine(model, device="auto", batch_size=None, reverse_complement=True,
+                prefix_reuse=True, downstream=None, precision="fp32", workers=1,
+                chunk_sites=None, on_progress=None) as engine:
+        for score in engine.score(sites):      # any iterable of Site; results in input order
+            score.delta      # np.float64 [n_alt]: mean of the strands (forward only without RC)
+            score.forward    # [n_alt]  log P(alt window) - log P(ref window), forward strand
+            score.reverse    # [n_alt] the same on the reverse-complemented windows, or None
+            score.reference_ll, score.alternative_ll   # forward-strand window totals
+            score.key        # whatever you put in Site.key
 
-``Site(reference, alternatives, key=None)``: uint8 token arrays (alphabet.encode). The
-score of an alternative is the sum of log P(x_t | x_<t) over *all* positions of its
-window minus the same sum over the reference window (windows may differ in length;
-callers that want equal lengths build them so, see tasks.windows.substituted_window).
+``batch_size``: sequences per forward call (None: on a CPU as many as fill ``CPU_TOKENS``
+positions, i.e. one long window, where batching long windows measured slower, but short
+continuations batched; ``GPU_BATCH_SIZE`` on a GPU); ``chunk_sites``: sites
+per unit of work (a worker's task; results come back chunk by chunk); ``on_progress(n)``
+is called with the number of sites after each chunk.
+
+``Site(reference, alternatives, key=None, changed=None)``: uint8 token arrays
+(alphabet.encode). The score of an alternative is the sum of log P(x_t | x_<t) over
+*all* positions of its window minus the same sum over the reference window (windows may
+differ in length; callers that want equal lengths build them so, see
+tasks.windows.substituted_window). ``changed``: per allele, reference first, the
+half-open range ``[start, end)`` of its window that holds the change; None derives one
+range for all alleles from where they differ (right for substitutions; callers with
+indels pass it). It is read only by ``downstream``.
 
 Reuse of work, exact for a causal model:
 
@@ -36,12 +46,24 @@ Reuse of work, exact for a causal model:
   the reverse complement of the part after the last differing position;
 * sites are sorted by shared-prefix length and batched; a batch runs the shortest prefix
   of its members (sites centred the same way have the same prefix, so nothing is lost
-  for them); alleles are right-padded to a common length inside a batch (the model is
-  causal, so padding never changes the valid positions).
+  for them); alleles are sorted by length and right-padded to a common length inside a
+  batch (the model is causal, so padding never changes the valid positions).
 
 ``Engine(..., prefix_reuse=False)`` computes every allele as two full windows (reference
 and alternative, the reference recomputed per alternative): the naive method that tests
 and the benchmark compare against.
+
+Opt-in approximations and speed (the default is the exact fp32 protocol):
+
+* ``downstream=N``: each allele's window is summed only up to N nt after its changed
+  range (on the reverse strand: N nt past the changed range in reverse-complement
+  order), with the full left context; the positions beyond are not computed. Equal to
+  the exact protocol when N >= the window length.
+* ``precision="bf16"``: the model runs under bf16 autocast (``train.precision``).
+* ``workers=N`` (CPU): N processes, each with one torch thread and a copy of the model,
+  score whole chunks; the chunks and their computation are those of one process, so the
+  scores are the same, in input order. ``ModelWorkers`` is the pool; pass one as
+  ``workers=`` to share it between calls.
 
 Per-position outputs (likelihood, segments)
 -------------------------------------------
@@ -60,10 +82,17 @@ has at least ``context`` nucleotides of left context) and keeps each tile's kept
 memory is one batch of tiles plus a few numbers per position.
 
 Whole-sequence totals: ``sequence_log_likelihoods(model, seqs, device, batch_size)``.
+
+Streamed substitutions (essentiality ``--genome-stream``): ``stream_substitutions(model,
+sequence, [Substitution(start, replacement, key)], tile=, downstream=,
+reverse_complement=)`` → ``SubstitutionScore`` per substitution (see its docstring).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -74,7 +103,52 @@ import torch
 
 from dnahnet_core.alphabet import N, reverse_complement_tokens
 from dnahnet_core.device import resolve_device
+from dnahnet_core.errors import DnahnetError
 from dnahnet_core.tasks.windows import plan_tiles
+from dnahnet_core.train.precision import autocast
+
+PRECISIONS = ("fp32", "bf16")  # of the scoring commands: exact fp32 unless bf16 is asked for
+GPU_BATCH_SIZE = 64
+CPU_TOKENS = 4096  # positions per forward call on a CPU when no batch size is given
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Windows per forward call of equal-length tiles: 1 on a CPU (measured: batching long
+    windows only adds cache misses there, docs/benchmarks.md), GPU_BATCH_SIZE on a GPU."""
+    return GPU_BATCH_SIZE if device.type == "cuda" else 1
+
+
+def _groups(sizes: Sequence[int], rows: int, tokens: int | None) -> Iterator[tuple[int, int]]:
+    """[start, stop) of consecutive groups: at most ``rows`` items and, with a ``tokens``
+    budget, at most that many positions per call (rows x the longest; at least one)."""
+    start = 0
+    while start < len(sizes):
+        stop, longest = start + 1, sizes[start]
+        while stop < len(sizes) and stop - start < rows:
+            wider = max(longest, sizes[stop])
+            if tokens is not None and (stop - start + 1) * wider > tokens:
+                break
+            stop, longest = stop + 1, wider
+        yield start, stop
+        start = stop
+
+
+def check_scoring_options(
+    device: str | torch.device = "auto", *, precision: str = "fp32", workers: int = 1,
+    downstream: int | None = None,
+) -> None:
+    """The options every scoring command shares, checked before the model is loaded."""
+    device = _device(device)
+    if precision not in PRECISIONS:
+        raise DnahnetError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DnahnetError("--precision bf16: this GPU does not support bfloat16")
+    if workers < 1:
+        raise DnahnetError(f"--workers {workers}: must be >= 1")
+    if workers > 1 and device.type != "cpu":
+        raise DnahnetError(f"--workers {workers}: worker processes are for CPU runs (--device cpu)")
+    if downstream is not None and downstream < 1:
+        raise DnahnetError(f"--downstream {downstream}: must be >= 1")
 
 
 @dataclass
@@ -82,6 +156,7 @@ class Site:
     reference: np.ndarray
     alternatives: Sequence[np.ndarray]
     key: object = None
+    changed: Sequence[tuple[int, int]] | None = None  # per allele, reference first
 
 
 @dataclass
@@ -135,6 +210,93 @@ def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
     return int(diff[0]) if diff.size else n
 
 
+def _tensor(tokens: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(tokens, dtype=np.int64))[None].to(device)
+
+
+# -- worker processes ---------------------------------------------------------------------
+_WORKER_MODEL: list = []  # in a worker process: its copy of the model
+
+
+def _start_worker(model) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    torch.set_num_threads(1)
+    _WORKER_MODEL.append(model.eval())
+
+
+def _run_in_worker(task):
+    function, args = task
+    return function(_WORKER_MODEL[0], *args)
+
+
+class ModelWorkers:
+    """``map(function, tasks)`` → ``function(model, *task)`` for every task, in order.
+
+    With ``n == 1`` it runs here; otherwise in ``n`` spawned processes (CPU only), each
+    holding a copy of the model and one torch thread. At most ``2 n`` tasks are in
+    flight, so an input stream is read as the results are consumed. A context manager:
+    the processes end on exit, on an error and on Ctrl-C.
+    """
+
+    def __init__(self, model, n: int = 1) -> None:
+        self.model, self.n, self._pool = model, max(1, n), None
+        if self.n > 1:
+            import torch.multiprocessing as mp
+
+            self._pool = mp.get_context("spawn").Pool(
+                self.n, initializer=_start_worker, initargs=(model.cpu(),)
+            )
+
+    def map(self, function: Callable, tasks: Iterable[tuple]) -> Iterator:
+        if self._pool is None:
+            for task in tasks:
+                yield function(self.model, *task)
+            return
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(self._pool.apply_async(_run_in_worker, ((function, task),)))
+            if len(pending) >= 2 * self.n:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> ModelWorkers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _workers_for(model, workers: int | ModelWorkers) -> Iterator[ModelWorkers]:
+    """The pool given, or a new one owned by this block."""
+    if isinstance(workers, ModelWorkers):
+        yield workers
+        return
+    with ModelWorkers(model, workers) as pool:
+        yield pool
+
+
+# -- sites --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Scoring:
+    """How sites are scored (picklable: it travels to worker processes)."""
+
+    device: torch.device
+    batch_size: int  # rows per forward call at most
+    tokens: int | None  # positions per forward call at most (None: no limit)
+    reverse_complement: bool
+    prefix_reuse: bool
+    downstream: int | None
+    precision: str
+
+
 class Engine:
     """Scores sites on a model; see the module docstring."""
 
@@ -143,115 +305,328 @@ class Engine:
         model,
         device="auto",
         *,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         reverse_complement: bool = False,
         prefix_reuse: bool = True,
+        downstream: int | None = None,
+        precision: str = "fp32",
+        workers: int | ModelWorkers = 1,
         chunk_sites: int | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
-        self.device = _device(device)
-        self.model = model.to(self.device).eval()
-        self.batch_size = max(1, batch_size)
-        self.reverse_complement = reverse_complement
-        self.prefix_reuse = prefix_reuse
-        self.chunk_sites = chunk_sites or max(64, 8 * self.batch_size)
+        device = _device(device)
+        n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
+        check_scoring_options(device, precision=precision, workers=n_workers,
+                              downstream=downstream)
+        self.model = model.to(device).eval()
+        tokens = None
+        if batch_size is None:
+            batch_size = GPU_BATCH_SIZE
+            tokens = CPU_TOKENS if device.type == "cpu" else None
+        self.settings = _Scoring(
+            device, max(1, batch_size), tokens, reverse_complement, prefix_reuse, downstream,
+            precision,
+        )
+        # CPU: small chunks balance worker processes and keep the progress bar moving
+        self.chunk_sites = chunk_sites or (16 if device.type == "cpu" else 8 * batch_size)
         self.on_progress = on_progress
+        self._workers = workers
+        self._pool: ModelWorkers | None = workers if isinstance(workers, ModelWorkers) else None
+        self._owns_pool = False
+
+    @property
+    def device(self) -> torch.device:
+        return self.settings.device
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size
 
     # -- public -------------------------------------------------------------------------
     def score(self, sites: Iterable[Site]) -> Iterator[SiteScore]:
         """Scores in input order; sites are read and computed in chunks (streaming)."""
+        if self._pool is None:
+            self._pool, self._owns_pool = ModelWorkers(self.model, self._workers), True
         iterator = iter(sites)
-        while chunk := list(islice(iterator, self.chunk_sites)):
-            yield from self._score_chunk(chunk)
+        chunks = iter(lambda: list(islice(iterator, self.chunk_sites)), [])
+        tasks = ((self.settings, chunk) for chunk in chunks)
+        for scores in self._pool.map(_score_chunk, tasks):
+            yield from scores
             if self.on_progress is not None:
-                self.on_progress(len(chunk))
+                self.on_progress(len(scores))
 
-    # -- internals ----------------------------------------------------------------------
-    def _score_chunk(self, sites: list[Site]) -> list[SiteScore]:
-        strands = [[(s.reference, *s.alternatives) for s in sites]]
-        if self.reverse_complement:
-            strands.append(
-                [tuple(reverse_complement_tokens(a) for a in alleles) for alleles in strands[0]]
-            )
-        totals = [self._totals(groups) for groups in strands]
-        scores = []
-        for i, site in enumerate(sites):
-            forward = totals[0][i]
-            reverse = totals[1][i] if self.reverse_complement else None
-            scores.append(
-                SiteScore(
-                    key=site.key,
-                    forward=forward[1:] - forward[0],
-                    reverse=None if reverse is None else reverse[1:] - reverse[0],
-                    reference_ll=float(forward[0]),
-                    alternative_ll=forward[1:].copy(),
-                )
-            )
-        return scores
+    def close(self) -> None:
+        """Ends the worker processes this engine started (none with one worker)."""
+        if self._owns_pool and self._pool is not None:
+            self._pool.close()
+            self._pool, self._owns_pool = None, False
 
-    def _totals(self, sites: list[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
-        """Total log-likelihood of every allele of every site (reference first)."""
-        if not self.prefix_reuse:
-            return self._naive_totals(sites)
-        prefixes = [
-            min(_common_prefix(alleles[0], a) for a in alleles[1:]) if len(alleles) > 1 else 0
-            for alleles in sites
-        ]
-        order = sorted(range(len(sites)), key=lambda i: prefixes[i])
-        totals: list[np.ndarray] = [np.zeros(len(a)) for a in sites]
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                prefix = min(prefixes[i] for i in batch)  # exact for every member
-                self._score_shared_prefix(
-                    [sites[i] for i in batch], prefix, [totals[i] for i in batch]
-                )
-        return totals
+    def __enter__(self) -> Engine:
+        return self
 
-    def _score_shared_prefix(self, sites, prefix: int, totals: list[np.ndarray]) -> None:
-        state = None
-        if prefix > 0:
-            tokens = torch.from_numpy(np.stack([s[0][:prefix] for s in sites]).astype(np.int64))
-            tokens = tokens.to(self.device)
-            out = self.model(tokens, return_state=True)
-            prefix_ll = _token_log_probs(out.logits, tokens).double().sum(-1).cpu().numpy()
-            for t, value in zip(totals, prefix_ll, strict=True):
-                t += value
-            state = out.state
-        rows = [
-            (i, j, alleles[j][prefix:])
-            for i, alleles in enumerate(sites)
-            for j in range(len(alleles))
-        ]
-        rows = [r for r in rows if len(r[2])]
-        rows.sort(key=lambda r: len(r[2]))
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            tokens, lengths = _pad([r[2] for r in chunk], self.device)
-            if state is None:
-                logits = self.model(tokens).logits
-            else:
-                index = torch.tensor([r[0] for r in chunk], device=self.device)
-                logits = self.model(tokens, state=state.select(index)).logits
-            sums = _masked_sums(_token_log_probs(logits, tokens), lengths)
-            for (i, j, _), value in zip(chunk, sums, strict=True):
-                totals[i][j] += value
+    def __exit__(self, *exc) -> None:
+        self.close()
 
-    def _naive_totals(self, sites) -> list[np.ndarray]:
-        """Each alternative as two full windows; the reference total is the last recomputation."""
-        jobs = []
-        for i, alleles in enumerate(sites):
-            for j in range(1, len(alleles)):
-                jobs += [(i, 0, alleles[0]), (i, j, alleles[j])]
-            if len(alleles) == 1:
-                jobs.append((i, 0, alleles[0]))
-        values = sequence_log_likelihoods(
-            self.model, [job[2] for job in jobs], self.device, self.batch_size, sort=False
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def _score_chunk(model, settings: _Scoring, sites: list[Site]) -> list[SiteScore]:
+    device = settings.device
+    strands = [[(s.reference, *s.alternatives) for s in sites]]
+    stops: list[list[list[int] | None]] = [[_stops(s, settings.downstream, False) for s in sites]]
+    if settings.reverse_complement:
+        strands.append(
+            [tuple(reverse_complement_tokens(a) for a in alleles) for alleles in strands[0]]
         )
-        totals = [np.zeros(len(a)) for a in sites]
-        for (i, j, _), value in zip(jobs, values, strict=True):
-            totals[i][j] = value
-        return totals
+        stops.append([_stops(s, settings.downstream, True) for s in sites])
+    with torch.inference_mode(), autocast(device, settings.precision):
+        totals = [
+            _totals(model, settings, groups, limits)
+            for groups, limits in zip(strands, stops, strict=True)
+        ]
+    scores = []
+    for i, site in enumerate(sites):
+        forward = totals[0][i]
+        reverse = totals[1][i] if settings.reverse_complement else None
+        scores.append(
+            SiteScore(
+                key=site.key,
+                forward=forward[1:] - forward[0],
+                reverse=None if reverse is None else reverse[1:] - reverse[0],
+                reference_ll=float(forward[0]),
+                alternative_ll=forward[1:].copy(),
+            )
+        )
+    return scores
+
+
+def changed_ranges(site: Site) -> list[tuple[int, int]]:
+    """Per allele (reference first) the ``[start, end)`` of its window holding the change:
+    ``site.changed``, or where any alternative differs from the reference (equal lengths)."""
+    if site.changed is not None:
+        return [(int(a), int(b)) for a, b in site.changed]
+    reference = site.reference
+    first, last = len(reference), 0
+    for alt in site.alternatives:
+        if len(alt) != len(reference):
+            raise ValueError("alleles of different lengths need Site.changed")
+        diff = np.flatnonzero(alt != reference)
+        if diff.size:
+            first, last = min(first, int(diff[0])), max(last, int(diff[-1]) + 1)
+    first = min(first, last)
+    return [(first, last)] * (1 + len(site.alternatives))
+
+
+def _stops(site: Site, downstream: int | None, reverse: bool) -> list[int] | None:
+    """Per allele the number of leading positions summed (None: all of them)."""
+    if downstream is None:
+        return None
+    alleles = (site.reference, *site.alternatives)
+    stops = []
+    for allele, (start, end) in zip(alleles, changed_ranges(site), strict=True):
+        n = len(allele)
+        stops.append(min(n, (n - start if reverse else end) + downstream))
+    return stops
+
+
+def _totals(model, settings: _Scoring, sites, stops) -> list[np.ndarray]:
+    """Total log-likelihood of every allele of every site (reference first), over its
+    first ``stops`` positions (all of them when ``stops`` is None)."""
+    if stops is None or stops[0] is None:
+        stops = [[len(a) for a in alleles] for alleles in sites]
+    if not settings.prefix_reuse:
+        return _naive_totals(model, settings, sites, stops)
+    prefixes = [
+        min(min(_common_prefix(alleles[0], a) for a in alleles[1:]), *limit)
+        if len(alleles) > 1 else 0
+        for alleles, limit in zip(sites, stops, strict=True)
+    ]
+    order = sorted(range(len(sites)), key=lambda i: prefixes[i])
+    totals: list[np.ndarray] = [np.zeros(len(a)) for a in sites]
+    sizes = [max(len(a) for a in sites[i]) for i in order]
+    for start, stop in _groups(sizes, settings.batch_size, settings.tokens):
+        batch = order[start:stop]
+        prefix = min(prefixes[i] for i in batch)  # exact for every member
+        _score_shared_prefix(
+            model, settings, [sites[i] for i in batch], [stops[i] for i in batch], prefix,
+            [totals[i] for i in batch],
+        )
+    return totals
+
+
+def _score_shared_prefix(model, settings: _Scoring, sites, stops, prefix: int, totals) -> None:
+    device = settings.device
+    state = None
+    if prefix > 0:
+        tokens = torch.from_numpy(np.stack([s[0][:prefix] for s in sites]).astype(np.int64))
+        tokens = tokens.to(device)
+        out = model(tokens, return_state=True)
+        prefix_ll = _token_log_probs(out.logits, tokens).double().sum(-1).cpu().numpy()
+        for t, value in zip(totals, prefix_ll, strict=True):
+            t += value
+        state = out.state
+    rows = [
+        (i, j, alleles[j][prefix : stops[i][j]])
+        for i, alleles in enumerate(sites)
+        for j in range(len(alleles))
+    ]
+    rows = [r for r in rows if len(r[2])]
+    rows.sort(key=lambda r: len(r[2]))
+    for start, stop in _groups([len(r[2]) for r in rows], settings.batch_size, settings.tokens):
+        chunk = rows[start:stop]
+        tokens, lengths = _pad([r[2] for r in chunk], device)
+        if state is None:
+            logits = model(tokens).logits
+        else:
+            index = torch.tensor([r[0] for r in chunk], device=device)
+            logits = model(tokens, state=state.select(index)).logits
+        sums = _masked_sums(_token_log_probs(logits, tokens), lengths)
+        for (i, j, _), value in zip(chunk, sums, strict=True):
+            totals[i][j] += value
+
+
+def _naive_totals(model, settings: _Scoring, sites, stops) -> list[np.ndarray]:
+    """Each alternative as two full windows; the reference total is the last recomputation."""
+    jobs = []
+    for i, alleles in enumerate(sites):
+        for j in range(1, len(alleles)):
+            jobs += [(i, 0, alleles[0][: stops[i][0]]), (i, j, alleles[j][: stops[i][j]])]
+        if len(alleles) == 1:
+            jobs.append((i, 0, alleles[0][: stops[i][0]]))
+    values = sequence_log_likelihoods(
+        model, [job[2] for job in jobs], settings.device, settings.batch_size, sort=False
+    )
+    totals = [np.zeros(len(a)) for a in sites]
+    for (i, j, _), value in zip(jobs, values, strict=True):
+        totals[i][j] = value
+    return totals
+
+
+# -- substitutions along a whole sequence (genome stream) ---------------------------------
+@dataclass(frozen=True)
+class Substitution:
+    """``replacement`` written over ``[start, start + len(replacement))`` of a sequence."""
+
+    start: int
+    replacement: np.ndarray
+    key: object = None
+
+
+@dataclass
+class SubstitutionScore:
+    key: object
+    forward: float
+    reverse: float | None
+
+    @property
+    def delta(self) -> float:
+        return self.forward if self.reverse is None else (self.forward + self.reverse) / 2
+
+
+def stream_substitutions(
+    model,
+    sequence: np.ndarray,
+    substitutions: Sequence[Substitution],
+    *,
+    tile: int = 8192,
+    downstream: int = 4096,
+    reverse_complement: bool = True,
+    precision: str = "fp32",
+    device="auto",
+    workers: int | ModelWorkers = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[SubstitutionScore]:
+    """Score substitutions on one sequence with left-context states computed once per
+    stretch of the sequence, not once per substitution (an opt-in approximation).
+
+    Each strand is read in stretches: a stretch starts ``tile // 4`` nt before the
+    first substitution it holds (or at the sequence start) and holds the substitutions
+    that start within ``tile`` nt of its beginning. Along a stretch the model runs once
+    on the reference, continued from one substitution to the next
+    (``return_state=True``); at each substitution the mutant continues from the
+    reference state over the replacement and the ``downstream`` nt after it. Score =
+    that mutant sum minus the reference's over the same positions: every substitution
+    sees between ``tile // 4`` and ``tile`` nt of left context (less near a linear
+    sequence's start). Equal to the full-sequence log-likelihood ratio when one stretch
+    holds everything and the downstream reaches the end. The reverse strand reads the
+    reverse complement. Results follow the input order.
+    """
+    device = _device(device)
+    n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
+    check_scoring_options(device, precision=precision, workers=n_workers, downstream=downstream)
+    if tile < 4:
+        raise ValueError("tile must be >= 4")
+    model = model.to(device).eval()
+    length = len(sequence)
+    strands = [(sequence, list(substitutions))]
+    if reverse_complement:
+        flipped = [
+            Substitution(length - s.start - len(s.replacement),
+                         reverse_complement_tokens(s.replacement), s.key)
+            for s in substitutions
+        ]
+        strands.append((reverse_complement_tokens(sequence), flipped))
+    tasks = []
+    for strand, (tokens, subs) in enumerate(strands):
+        for offset, members in _stretches(length, subs, tile):
+            end = max(m.start + len(m.replacement) for m in members) + downstream
+            local = [
+                Substitution(m.start - offset, m.replacement, (strand, m.key)) for m in members
+            ]
+            tasks.append((device, precision, downstream, tokens[offset : min(end, length)], local))
+    deltas: dict[object, list[float | None]] = {}
+    with _workers_for(model, workers) as pool:
+        for results, task in zip(pool.map(_stream_stretch, tasks), tasks, strict=True):
+            for (strand, key), value in results:
+                deltas.setdefault(key, [None, None])[strand] = value
+            if on_progress is not None:
+                on_progress(len(task[4]))
+    return [
+        SubstitutionScore(s.key, deltas[s.key][0], deltas[s.key][1] if reverse_complement
+                          else None)
+        for s in substitutions
+    ]
+
+
+def _stretches(length: int, subs: Sequence[Substitution], tile: int):
+    """(offset, substitutions) of each stretch, substitutions sorted by start."""
+    ordered = sorted(subs, key=lambda s: s.start)
+    warmup = tile // 4
+    i = 0
+    while i < len(ordered):
+        offset = max(0, ordered[i].start - warmup)
+        j = i
+        while j < len(ordered) and (j == i or ordered[j].start - offset <= tile):
+            j += 1
+        yield offset, ordered[i:j]
+        i = j
+
+
+def _stream_stretch(model, device, precision, downstream, tokens, subs):
+    """[((strand, key), mutant sum - reference sum)] along one stretch (see above)."""
+    reference = np.zeros(len(tokens))  # per-position reference log-probabilities
+    state, done, pending = None, 0, []
+    with torch.inference_mode(), autocast(device, precision):
+        for sub in subs:
+            if sub.start > done:
+                piece = _tensor(tokens[done : sub.start], device)
+                out = model(piece, state=state, return_state=True)
+                reference[done : sub.start] = _token_log_probs(out.logits, piece)[0].cpu().numpy()
+                state, done = out.state, sub.start
+            after = sub.start + len(sub.replacement)
+            stop = min(len(tokens), after + downstream)
+            mutant = np.concatenate([sub.replacement, tokens[after:stop]])
+            mutant_tokens = _tensor(mutant, device)
+            out = model(mutant_tokens, state=state)
+            value = _token_log_probs(out.logits, mutant_tokens).double().sum().item()
+            pending.append((sub.key, sub.start, stop, value))
+        if done < len(tokens):
+            piece = _tensor(tokens[done:], device)
+            out = model(piece, state=state)
+            reference[done:] = _token_log_probs(out.logits, piece)[0].cpu().numpy()
+    return [(key, value - reference[start:stop].sum()) for key, start, stop, value in pending]
 
 
 def sequence_log_likelihoods(
@@ -286,6 +661,7 @@ def forward_windows(
     batch_size: int = 8,
     *,
     hidden_of: Sequence[torch.nn.Module] = (),
+    precision: str = "fp32",
 ) -> Iterator[WindowOutput]:
     """Per-position log-probabilities and per-stage boundaries of each window, in order;
     with ``hidden_of``, also the output of those modules of the model (forward hooks)."""
@@ -296,7 +672,9 @@ def forward_windows(
         for k, module in enumerate(hidden_of)
     ]
     try:
-        yield from _forward_windows(model, windows, device, batch_size, captured, len(hooks))
+        yield from _forward_windows(
+            model, windows, device, batch_size, captured, len(hooks), precision
+        )
     finally:
         for hook in hooks:
             hook.remove()
@@ -306,8 +684,8 @@ def _keep_output(store: dict, key: int, module, inputs, output) -> None:
     store[key] = output[0] if isinstance(output, tuple) else output
 
 
-def _forward_windows(model, windows, device, batch_size, captured, n_hidden):
-    with torch.inference_mode():
+def _forward_windows(model, windows, device, batch_size, captured, n_hidden, precision):
+    with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(windows), batch_size):
             rows = windows[start : start + batch_size]
             tokens, lengths = _pad(rows, device)
@@ -345,10 +723,16 @@ def stitched_predictions(
     stride: int | None = None,
     batch_size: int = 8,
     device="auto",
+    precision: str = "fp32",
+    workers: int | ModelWorkers = 1,
     on_progress: Callable[[int], None] | None = None,
 ) -> Predictions:
     """Per-position predictions of a sequence of any length (see the module docstring);
-    ``on_progress(n)`` is called with the number of positions kept after each tile."""
+    ``on_progress(n)`` is called with the number of positions kept after each tile.
+    With ``workers``, batches of tiles run in worker processes (CPU)."""
+    device = _device(device)
+    n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
+    check_scoring_options(device, precision=precision, workers=n_workers)
     length = int(tokens.shape[0])
     tiles = plan_tiles(length, context, stride or context) if length else []
     stages = model.config.num_stages
@@ -358,12 +742,22 @@ def stitched_predictions(
         np.zeros((stages, length), dtype=bool),
     )
     views = [tokens[t.start : t.end] for t in tiles]
-    for t, out in zip(tiles, forward_windows(model, views, device, batch_size), strict=True):
-        keep = slice(t.keep_start - t.start, t.keep_end - t.start)
-        result.log_probs[t.keep_start : t.keep_end] = out.log_probs[keep]
-        for s in range(stages):
-            result.boundary_prob[s, t.keep_start : t.keep_end] = out.boundary_prob[s][keep]
-            result.boundary_mask[s, t.keep_start : t.keep_end] = out.boundary_mask[s][keep]
-        if on_progress is not None:
-            on_progress(t.keep_end - t.keep_start)
+    tasks = [
+        (device, precision, batch_size, views[i : i + batch_size])
+        for i in range(0, len(views), batch_size)
+    ]
+    with _workers_for(model, workers) as pool:
+        outputs = (out for batch in pool.map(_window_outputs, tasks) for out in batch)
+        for t, out in zip(tiles, outputs, strict=True):
+            keep = slice(t.keep_start - t.start, t.keep_end - t.start)
+            result.log_probs[t.keep_start : t.keep_end] = out.log_probs[keep]
+            for s in range(stages):
+                result.boundary_prob[s, t.keep_start : t.keep_end] = out.boundary_prob[s][keep]
+                result.boundary_mask[s, t.keep_start : t.keep_end] = out.boundary_mask[s][keep]
+            if on_progress is not None:
+                on_progress(t.keep_end - t.keep_start)
     return result
+
+
+def _window_outputs(model, device, precision, batch_size, views) -> list[WindowOutput]:
+    return list(forward_windows(model, views, device, batch_size, precision=precision))

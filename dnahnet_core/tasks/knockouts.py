@@ -52,6 +52,7 @@ class Skipped:
 class KnockoutPlan:
     knockouts: list[Knockout] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    genome: Genome | None = None  # the contigs' tokens (``--genome-stream`` reads them whole)
 
 
 def gene_span(gene: Feature, contig_length: int) -> tuple[int, int, int]:
@@ -130,8 +131,8 @@ def plan_knockouts(
         raise DnahnetError(f"--window {window}: must be at least {2 * len(CASSETTE)} nt")
     if offset < 0 or offset % 3:
         raise DnahnetError(f"--offset {offset}: must be a non-negative multiple of 3 (in frame)")
-    plan = KnockoutPlan()
     contigs = Genome(genome.contigs, source=genome.sources[-1] if genome.sources else "genome")
+    plan = KnockoutPlan(genome=contigs)
     cassette = {"+": encode(CASSETTE), "-": encode(reverse_complement(CASSETTE))}
     for gene in genes:
         reason = _skip_reason(gene, circular)

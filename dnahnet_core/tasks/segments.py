@@ -40,7 +40,12 @@ from dnahnet_core.io.bigwig import (
 from dnahnet_core.io.fasta import load_genome
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
-from dnahnet_core.tasks.engine import stitched_predictions
+from dnahnet_core.tasks.engine import (
+    ModelWorkers,
+    check_scoring_options,
+    default_batch_size,
+    stitched_predictions,
+)
 
 
 @dataclass
@@ -89,6 +94,8 @@ def segment_contig(
     stride: int | None = None,
     batch_size: int = 8,
     device: torch.device | str = "auto",
+    precision: str = "fp32",
+    workers: int | ModelWorkers = 1,
     on_progress: Callable[[int], None] | None = None,
 ) -> ContigSegments:
     """Boundaries of one contig, stitched from overlapping windows (see module doc).
@@ -100,7 +107,7 @@ def segment_contig(
     chosen = _choose_stages(model.config.num_stages, stages)
     predictions = stitched_predictions(
         model, tokens, context=context, stride=stride, batch_size=batch_size, device=device,
-        on_progress=on_progress,
+        precision=precision, workers=workers, on_progress=on_progress,
     )
     rows = [stage - 1 for stage in chosen]
     prob = predictions.boundary_prob[rows]
@@ -156,8 +163,10 @@ def write_segments(
     bigwig: str | os.PathLike | None = None,
     context: int = 8192,
     stride: int | None = None,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     device="auto",
+    precision: str = "fp32",
+    workers: int = 1,
     track: bool = False,
 ) -> None:
     """``dnahnet segments``: BED6 chunks (stdout when no output), optional bedGraphs and
@@ -171,19 +180,23 @@ def write_segments(
         raise DnahnetError(f"--context {context}: must be >= 0")
     if stride is not None and stride < 1:
         raise DnahnetError(f"--stride {stride}: must be >= 1")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
+    check_scoring_options(device, precision=precision, workers=workers)
     if bigwig is not None:
         check_prefix(bigwig)
     sequences = load_genome(genome)  # validates every record before any output
     network, device = ready_model(model, device)
+    batch_size = batch_size or default_batch_size(device)
     total = sum(len(s) for s in sequences.values())
     with contextlib.ExitStack() as stack:
-        advance = stack.enter_context(counter("nt", "segments", total, rate=_megabases_per_minute))
+        advance = stack.enter_context(counter("nt", "segments", total))
+        pool = stack.enter_context(ModelWorkers(network, workers))
         bed = graphs = None
         for contig in segment_genome(
             network, sequences, stages=stages, context=context, stride=stride,
-            batch_size=batch_size, device=device, on_progress=advance,
+            batch_size=batch_size, device=device, precision=precision, workers=pool,
+            on_progress=advance,
         ):
             if bed is None:  # the first contig tells the stages; nothing is written before
                 bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
@@ -210,6 +223,3 @@ def _open_bigwigs(stack, prefix, stages: list[int], sequences: dict[str, str], g
     paths = bigwig_paths(prefix, stages, logprob=False)
     return {s: stack.enter_context(open_bigwig(paths[boundary_track(s)], sizes)) for s in stages}
 
-
-def _megabases_per_minute(done: int, seconds: float) -> str:
-    return f"{done / 1e6 / (seconds / 60):.3f} Mbp/min"

@@ -11,7 +11,9 @@ length; positions are read modulo the length.
     ref = window_tokens(contig_tokens, win)
     alt = substituted_window(contig_tokens, win, 1000, 1001, encode("T"))
 
-``centred_window`` centres on an interval (score-variants, score-dms); other placements
+``centred_window`` centres on an interval (score-variants, score-dms),
+``breakpoint_window`` starts half a window before a position (alleles longer than the
+window); other placements
 (essentiality moves its window to keep the cassette inside) use ``fitted_width`` and
 ``window_at``, which hold the clip/wrap rule. ``substituted_window`` replaces
 ``[start, end)`` by a replacement of any length and keeps the window length by moving
@@ -77,6 +79,22 @@ def centred_window(
     return window_at(win_start, max(win_start + width, end), contig_length, circular)
 
 
+def breakpoint_window(
+    contig_length: int, start: int, width: int, *, circular: bool = False
+) -> ContigWindow:
+    """``width`` positions from ``width // 2`` before ``start``: the window of an allele
+    longer than the window, scored at its left breakpoint (docs/score-variants.md)."""
+    width = fitted_width(width, contig_length, circular)
+    return window_at(start - width // 2, start - width // 2 + width, contig_length, circular)
+
+
+def window_offset(window: ContigWindow, position: int) -> int:
+    """Index in ``window`` of contig position ``position`` (unwrapped as the window is)."""
+    if position < window.start:  # the position wrapped into the window from the right
+        position += window.contig_length
+    return position - window.start
+
+
 def _take(tokens: np.ndarray, start: int, end: int, circular: bool) -> np.ndarray:
     if end <= start:
         return tokens[:0]
@@ -98,9 +116,8 @@ def substituted_window(
     ``start``/``end`` are contig coordinates inside the window. On a linear contig a
     deletion near the end may leave the alternative window shorter (nothing to pull in).
     """
-    if start < window.start:  # the interval wrapped into the window from the right
-        start += window.contig_length
-        end += window.contig_length
+    shift = window_offset(window, start) - (start - window.start)
+    start, end = start + shift, end + shift
     left = _take(contig, window.start, start, window.circular)
     room = window.length - len(left) - len(replacement)
     if room < 0:
