@@ -79,9 +79,9 @@ def error_line(message: str) -> str:
     """The one line a user error prints: temporary names replaced by the user's paths."""
     from dnahnet_core.io.atomic import user_message
 
-
     text = " ".join(user_message(str(message)).split())
     return f"dnahnet: error: {text}\n"
+
 
 def describe_os_error(error: OSError) -> str:
     """``path: reason`` for an OS error on an input or output (the user's path)."""
@@ -117,7 +117,7 @@ def run(argv: list[str] | None = None) -> int:
     """
     from typer._click.exceptions import NoArgsIsHelpError
 
-    from dnahnet_core.io.atomic import Terminated, on_sigterm, remove_temporaries
+    from dnahnet_core.io.atomic import Terminated, end_command, on_sigterm
 
     argv = sys.argv[1:] if argv is None else list(argv)
     code, message = 0, None
@@ -145,7 +145,7 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         code, message = 130, "interrupted"
     finally:
-        remove_temporaries()
+        end_command()
     if message is not None:
         with contextlib.suppress(OSError, ValueError):
             sys.stdout.flush()

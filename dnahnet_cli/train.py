@@ -111,8 +111,8 @@ def command(
         "tensorboard": tensorboard,
     }
     options = resolve_options(values, resume=resume)
-    if resume:
-        result = train(options, resume=True)
+    if resume or not _is_main():  # only rank 0 writes the run directory
+        result = train(options, resume=resume)
     else:  # a new run: --out must be new or empty, and goes again if nothing was written
         with output_directory(out, advice=NEW_RUN_ADVICE):
             result = train(options, resume=False)

@@ -277,12 +277,14 @@ def _cases() -> list[Case]:
         bad("likelihood", "input-invalid", ["likelihood", "invalid.fa", *TINY], "invalid.fa"),
         bad("likelihood", "output-parent-file", [*LK, "-o", "afile/out.tsv"], "afile"),
         bad("likelihood", "output-directory", [*LK, "-o", "somedir"], "somedir"),
-        bad("likelihood", "output-empty-name", [*LK, "-o", ""], "is a directory"),
+        bad("likelihood", "output-empty-name", [*LK, "-o", ""], "empty"),
         bad("likelihood", "output-os-error", [*LK, "-o", "/proc/dnahnet_out.tsv"], "/proc"),
         bad("likelihood", "output-disk-full", [*LK, "-o", "/dev/full"], "/dev/full"),
         bad("likelihood", "output-disk-full", [*LK, "-o", "full.tsv"], "full.tsv"),
         bad("likelihood", "output-missing-input", ["likelihood", "missing.fa", *TINY, "-o",
                                                    "existing.tsv"], "missing.fa"),
+        bad("likelihood", "output-is-input", ["likelihood", "phix.fa", *TINY, "-o", "phix.fa"],
+            "also an input"),
         bad("likelihood", "model-both", [*lk, "-m", "models/good", *TINY], "--config"),
         bad("likelihood", "model-preset", [*lk, "--config", "no-such-preset"], "no-such-preset"),
     ]
@@ -501,6 +503,7 @@ def _cases() -> list[Case]:
         bad("score-variants", "output-parent-file", [*SV, "-o", "afile/out.vcf"], "afile"),
         bad("score-variants", "output-parent-file", [*SV, "-o", "afile/out.vcf.gz"], "afile"),
         bad("score-variants", "output-directory", [*SV, "-o", "somedir"], "somedir"),
+        bad("score-variants", "output-is-input", [*SV, "-o", "variants.vcf"], "also an input"),
         bad("score-variants", "output-empty-name", [*SV, "-o", ""], "output"),
         bad("score-variants", "output-disk-full", [*SV, "-o", "/dev/full"], "/dev/full"),
         bad("score-variants", "model-dir", ["score-variants", "variants.vcf", "-r", "myco.fa.gz",
@@ -632,6 +635,7 @@ def _cases() -> list[Case]:
         bad("segments", "output-parent-file", [*SG, "-o", "x.bed", "--bedgraph",
                                                "afile/x.bedgraph"], "afile"),
         bad("segments", "output-directory", [*SG, "-o", "somedir"], "somedir"),
+        bad("segments", "output-is-input", [*SG, "-o", "phix.fa.gz"], "also an input"),
         bad("segments", "output-disk-full", [*SG, "-o", "x.bed", "--stage", "1", "--bedgraph",
                                              "full.tsv"], "full.tsv"),
         bad("segments", "output-os-error", [*SG, "-o", "/proc/dnahnet.bed"], "/proc"),
@@ -807,9 +811,10 @@ def one_error_line(stderr: bytes) -> str:
     return lines[0]
 
 
-def test_sigterm_ends_cleanly_and_removes_what_the_run_created(template, tmp_path):
-    """SIGTERM (timeout, cluster schedulers) mid-write: exit 143, one line, no temporary
-    name and no directory made for -o left behind."""
+@pytest.mark.parametrize("stop, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_run_ends_cleanly_and_removes_what_it_created(template, tmp_path, stop, code):
+    """SIGTERM (timeout, cluster schedulers) or Ctrl-C mid-write: no temporary name and no
+    directory made for -o left behind; SIGTERM says so in one line."""
     work = tmp_path / "work"
     shutil.copytree(template, work, symlinks=True)
     scratch = tmp_path / "tmpdir"
@@ -827,10 +832,13 @@ def test_sigterm_ends_cleanly_and_removes_what_the_run_created(template, tmp_pat
         assert process.poll() is None, process.communicate()[1].decode()
         assert time.monotonic() < deadline, "the temporary output never appeared"
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143
-    assert "terminated" in one_error_line(stderr)
+    assert process.returncode == code
+    if stop == signal.SIGTERM:
+        assert "terminated" in one_error_line(stderr)
+    else:
+        assert stderr == b""
     assert changes(before, snapshot(work)) == []
     assert leftovers(str(scratch)) == []
 
@@ -922,3 +930,17 @@ def test_a_report_directory_is_replaced_only_with_overwrite(workspace, capfd):
     capfd.readouterr()
     assert not (workspace / "report" / "notes.txt").exists()
     assert (workspace / "report" / "codon_position.png").stat().st_size > 0
+
+
+def test_a_bgzipped_vcf_is_written_through_a_link_with_its_index(workspace, capfd):
+    from dnahnet_cli.app import run
+
+    (workspace / "results").mkdir()
+    (workspace / "scored.vcf.gz").symlink_to("results/scored.vcf.gz")
+    assert run([*SV, "-o", "scored.vcf.gz"]) == 0
+    capfd.readouterr()
+    assert (workspace / "scored.vcf.gz").is_symlink()
+    assert sorted(os.listdir(workspace / "results")) == ["scored.vcf.gz", "scored.vcf.gz.tbi"]
+    with gzip.open(workspace / "results" / "scored.vcf.gz", "rt") as handle:
+        records = [line for line in handle if not line.startswith("#")]
+    assert len(records) == 32 and all("DNAHNET_LLR=" in line for line in records)

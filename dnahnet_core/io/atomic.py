@@ -42,6 +42,7 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO
 # live temporary names -> the user's path (cleanup); every name ever issued (messages)
 _temporaries: dict[str, str] = {}
 _display: dict[str, str] = {}
+_inputs: set[str] = set()  # real paths of this command's input files (never overwritten)
 _group: list[list] = []  # stack of open output groups (pending commits)
 
 
@@ -68,6 +69,17 @@ def register_temporary(internal: str | os.PathLike, user: str) -> None:
 
 def forget_temporary(internal: str | os.PathLike) -> None:
     _temporaries.pop(str(internal), None)
+
+
+def register_input(path: str | os.PathLike) -> None:
+    """``path`` is an input of the running command: an output may not replace it."""
+    _inputs.add(os.path.realpath(path))
+
+
+def end_command() -> None:
+    """Forget the command's inputs and remove its temporaries (however it ended)."""
+    _inputs.clear()
+    remove_temporaries()
 
 
 def remove_temporaries() -> None:
@@ -123,9 +135,12 @@ def _missing_parents(directory: Path, user: str) -> list[Path]:
     missing = []
     current = directory
     while not current.exists():
-        if current.is_symlink():  # a dangling link: following it is the user's intent
-            current = Path(os.path.realpath(current))
+        real = Path(os.path.realpath(current))
+        if current.is_symlink() and real != current:  # a dangling link: follow it
+            current = real
             continue
+        if current.is_symlink():
+            raise DnahnetError(f"{user}: cannot write there, {current} is a link to nowhere")
         missing.append(current)
         if current.parent == current:
             break
@@ -146,9 +161,13 @@ def check_output_file(path: str | os.PathLike) -> None:
     """Fail now, not after the long part, when ``path`` cannot become an output file."""
     if str(path) == STDOUT:
         return
+    if str(path) in ("", "."):  # the shell's '' reaches us as '.'
+        raise DnahnetError(f"output file name {str(path)!r} is empty or '.'; give a file name")
     target = resolve_output(path)
     if target.is_dir():
         raise DnahnetError(f"{path}: is a directory (expected a file name)")
+    if os.path.realpath(target) in _inputs:
+        raise DnahnetError(f"{path}: is also an input of this command; write the output elsewhere")
     if target.exists() and not os.access(target, os.W_OK):
         raise DnahnetError(f"{path}: cannot write (the file is read-only)")
     check_output_parent(path)

@@ -5,7 +5,8 @@ VCF is counted, then scored), which a pipe cannot serve: its first read would be
 and the second open would find it empty. Such an input is therefore copied once to a
 private temporary file, which every reader then opens like any file. Messages name the
 user's input (``<stdin>`` for ``-``), never the copy, and the copy is removed when the
-command ends (``atomic.remove_temporaries``), however it ends.
+command ends (``atomic.end_command``), however it ends. Inputs that are files are
+remembered so that no output of the same command replaces them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import register_temporary, remove_temporaries
+from dnahnet_core.io.atomic import end_command, register_input, register_temporary
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -47,7 +48,10 @@ def input_path(path: str | os.PathLike) -> Path:
             mode = os.stat(text).st_mode
         except OSError:
             return Path(path)
-        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        if stat.S_ISREG(mode):
+            register_input(text)
+            return Path(path)
+        if stat.S_ISDIR(mode):
             return Path(path)
         user = text
         opener = lambda: open(text, "rb")  # noqa: E731
@@ -74,4 +78,4 @@ def _copy_stream(opener, user: str) -> Path:
     return copy
 
 
-atexit.register(remove_temporaries)  # library use outside the CLI cleans up too
+atexit.register(end_command)  # library use outside the CLI cleans up too

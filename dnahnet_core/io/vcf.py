@@ -27,7 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import atomic_path
+from dnahnet_core.io.atomic import (
+    atomic_path,
+    forget_temporary,
+    register_temporary,
+    resolve_output,
+)
 from dnahnet_core.io.compression import open_binary, open_text
 from dnahnet_core.progress import log
 
@@ -224,34 +229,35 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
         yield sys.stdout
         sys.stdout.flush()
         return
-    target = Path(path)
-    if not target.name.endswith((".gz", ".bgz")):
-        with atomic_path(target) as tmp, open(tmp, "w") as handle:
+    if not str(path).endswith((".gz", ".bgz")):
+        with atomic_path(path) as tmp, open(tmp, "w") as handle:
             yield handle
         return
     import pysam
 
-    workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        plain = workdir / "plain.vcf"
-        with open(plain, "w") as handle:
-            yield handle
-        compressed = workdir / "out.vcf.gz"
-        pysam.tabix_compress(str(plain), str(compressed), force=True)
-        indexed = True
+    target = resolve_output(path)  # a link is written through, like every output
+    with atomic_path(path) as compressed:
+        workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=compressed.parent))
+        register_temporary(workdir, str(path))
         try:
-            pysam.tabix_index(str(compressed), preset="vcf", force=True)
-        except (OSError, ValueError) as error:
-            indexed = False
-            log(f"warning: {target}: written without a tabix index ({error})")
-        os.replace(compressed, target)
-        index = Path(f"{target}.tbi")
-        if indexed:
-            os.replace(f"{compressed}.tbi", index)
-        else:
-            index.unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            plain = workdir / "plain.vcf"
+            with open(plain, "w") as handle:
+                yield handle
+            bgzipped = workdir / "out.vcf.gz"
+            pysam.tabix_compress(str(plain), str(bgzipped), force=True)
+            try:
+                pysam.tabix_index(str(bgzipped), preset="vcf", force=True)
+            except (OSError, ValueError) as error:
+                log(f"warning: {path}: written without a tabix index ({error})")
+            os.replace(bgzipped, compressed)
+            index, built = Path(f"{target}.tbi"), Path(f"{bgzipped}.tbi")
+            if built.exists():
+                os.replace(built, index)
+            else:  # an index of the file this one replaces would be wrong
+                index.unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+            forget_temporary(workdir)
 
 
 def count_records(path: str | os.PathLike) -> int | None:

@@ -97,7 +97,7 @@ def check_model_directory(directory: str | Path) -> ModelConfig:
     with the shape the config gives it. Errors name the file and the tensor.
     """
     path = Path(directory)
-    for name in (CONFIG, WEIGHTS):
+    for name in (WEIGHTS, CONFIG):
         if not (path / name).is_file():
             raise DnahnetError(f"{path}: no {name} in this model directory")
     config = load_config(path / CONFIG)
