@@ -387,6 +387,17 @@ def test_mean_rows_from_the_command_match_the_library(tiny, tmp_path):
         )
 
 
+def test_standard_input_is_named_in_the_metadata(tmp_path, monkeypatch):
+    import io
+
+    phix = load_genome(PHIX)["phiX174"][:300]
+    stdin = io.TextIOWrapper(io.BytesIO(f">a\n{phix}\n".encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    assert run(["embed", "-", *TINY, "--pool", "mean", "-o", tmp_path / "e.npz"]) == 0
+    meta = json.loads(read_npz(tmp_path / "e.npz")["metadata"].item())
+    assert meta["input"] == "<stdin>"
+
+
 def test_format_errors_come_before_any_work(tmp_path, monkeypatch, capfd):
     fasta = tmp_path / "a.fa"
     fasta.write_text(">a\nACGTACGT\n")

@@ -51,6 +51,7 @@ import torch
 from dnahnet_core import __version__
 from dnahnet_core.alphabet import encode, reverse_complement_tokens
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.atomic import display_path
 from dnahnet_core.io.embeddings import check_output_format, open_embedding_writer
 from dnahnet_core.io.fasta import iter_token_records
 from dnahnet_core.io.genome import Genome
@@ -385,7 +386,7 @@ def write_embeddings(
         "dtype": dtype,
         "coordinates": COORDINATES,
         "context": context,
-        "input": str(regions if regions is not None else fasta),
+        "input": display_path(regions if regions is not None else fasta),
     }
     options = dict(
         stage=stage, pool=pool, context=context, batch_size=batch_size, device=device,
