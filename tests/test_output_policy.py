@@ -178,3 +178,14 @@ def test_messages_name_the_users_path_not_the_temporary(tmp_path):
     with pytest.raises(ValueError) as error, atomic_path(target) as tmp:
         raise ValueError(f"{tmp}: a library complained")
     assert user_message(str(error.value)) == f"{target}: a library complained"
+
+
+def test_the_current_directory_is_never_replaced_even_when_empty(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DnahnetError, match="current directory"):
+        with atomic_directory("."):
+            pass
+    assert listing(tmp_path) == []
+    with output_directory(".") as here:  # filled in place: an empty one is fine
+        (here / "a.tsv").write_text("a\n")
+    assert listing(tmp_path) == ["a.tsv"]

@@ -389,6 +389,8 @@ def atomic_directory(
     """
     user = str(path)
     target = check_output_directory(path, overwrite, inputs)
+    if target.resolve() == Path.cwd().resolve():  # renaming '.' is impossible
+        raise DnahnetError(f"{user}: is the current directory; give the new directory's name")
     created = _make_parents(target.parent, user)
     try:
         tmp = _temporary_beside(target, user, suffix="", directory=True)
