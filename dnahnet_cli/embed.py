@@ -66,7 +66,7 @@ def command(
     config: str = common.ConfigOption,
     seed: int = common.SeedOption,
     context: int = common.context_option("Minimum left context per position of long sequences."),
-    batch_size: int = common.batch_size_option(8),
+    batch_size: int = common.ScoringBatchSizeOption,
     device: str = common.DeviceOption,
 ) -> None:
     """Embeddings of sequences or genome regions from any level of the hierarchy."""

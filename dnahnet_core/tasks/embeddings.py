@@ -58,7 +58,7 @@ from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.tracks import read_bed
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
-from dnahnet_core.tasks.engine import forward_windows
+from dnahnet_core.tasks.engine import default_batch_size, forward_windows
 from dnahnet_core.tasks.windows import plan_tiles
 
 POOLINGS = ("none", "chunks", "mean")
@@ -257,16 +257,18 @@ def embed_sequences(
     pool: str = "none",
     context: int = 8192,
     stride: int | None = None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device="auto",
     dtype: str = "float32",
     max_rows: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[SequenceEmbedding]:
     """Embeddings of (id, sequence) pairs (strings or uint8 tokens), in order; see the
-    module docstring for ``stage``, ``pool`` and ``max_rows``."""
+    module docstring for ``stage``, ``pool`` and ``max_rows``. ``batch_size``: windows per
+    forward call, by default ``engine.default_batch_size`` (1 on a CPU, 64 on a GPU)."""
     _check_options(pool, stage, context, stride, dtype)
     network, device = ready_model(model, device)
+    batch_size = batch_size or default_batch_size(device)
     layer, module = embedding_layer(network, stage)
     for name, sequence in records:
         tokens = encode(sequence, where=f"record {name}") if isinstance(sequence, str) else sequence
@@ -348,7 +350,7 @@ def write_embeddings(
     stage: int = 0,
     pool: str = "none",
     context: int = 8192,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     device="auto",
     dtype: str = "float32",
 ) -> EmbeddingSummary:
