@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, input_file
+from dnahnet_cli.validate import at_least, input_file, supported_genetic_code
 
 
 def command(
@@ -50,6 +50,7 @@ def command(
         None, "--genetic-code",
         help="NCBI translation table (1, 4, 11 or 25) for every CDS. Default: each CDS's "
         "transl_table from the annotation, else 11.",
+        callback=supported_genetic_code,
     ),
     sample_seed: int = typer.Option(
         0, "--sample-seed", help="Seed of the genome sample, the SNVs and the bootstrap.",

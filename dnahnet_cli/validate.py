@@ -74,6 +74,16 @@ def _shown(number) -> str:
     return str(number)
 
 
+def supported_genetic_code(value: int | None) -> int | None:
+    """An NCBI translation table this toolkit has (None: from the annotation)."""
+    from dnahnet_core.tasks.genetic_code import GENETIC_CODES
+
+    if value is not None and value not in GENETIC_CODES:
+        supported = ", ".join(map(str, sorted(GENETIC_CODES)))
+        raise typer.BadParameter(f"{value}: not a supported code (prokaryotic codes: {supported})")
+    return value
+
+
 def input_file(value):
     """Inputs: ``-`` and other streams (/dev/stdin, pipes) become re-readable files."""
     from dnahnet_core.io.streams import input_path

@@ -723,6 +723,7 @@ def _cases() -> list[Case]:
         usage("check-model", "range", [*cm, "--window", "0"], "--window"),
         usage("check-model", "range", [*cm, "--batch-size", "0"], "--batch-size"),
         usage("check-model", "range", [*cm, "--sample-seed", "-1"], "--sample-seed"),
+        usage("check-model", "range", [*cm, "--genetic-code", "7"], "--genetic-code"),
         bad("check-model", "input-missing", ["check-model", "-g", "missing.fa", "-a",
                                              "subset.gff.gz", *TINY], "missing.fa"),
         bad("check-model", "input-binary", ["check-model", "-g", "binary.bin", "-a",
