@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 demo: $(STAMP)
-	$(BIN)/dnahnet demo --out demo_output
+	$(BIN)/dnahnet demo --out demo_output --overwrite
 
 PIN := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 0)
 
