@@ -66,7 +66,7 @@ def command(
 
     options = CheckOptions(
         max_bases=max_bases, sample_window=sample_window, snvs_per_class=snvs,
-        snv_window=window, both_strands=reverse_complement, genetic_code=genetic_code,
+        snv_window=window, reverse_complement=reverse_complement, genetic_code=genetic_code,
         seed=sample_seed, batch_size=batch_size,
     )
     report = check_model(

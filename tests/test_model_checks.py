@@ -285,7 +285,7 @@ def test_markov_model_known_answers():
 def test_markov_snv_llr_is_the_whole_sequence_difference(coding):
     model = mc.MarkovModel(5).fit([coding.tokens[CONTIG][:50_000]])
     snvs = mc.sample_snvs(coding, 3, seed=0)[:4]
-    local = mc.markov_snv_llr(model, coding, snvs, both_strands=False)
+    local = mc.markov_snv_llr(model, coding, snvs, reverse_complement=False)
     for snv, value in zip(snvs, local):
         ref = coding.tokens[snv.contig]
         alt = ref.copy()
@@ -324,8 +324,8 @@ def test_check_model_user_errors(tmp_path):
         (["--genome", str(FNA), "--annotation", str(GFF), "--snvs", "-1"], 2,
          "'--snvs': -1: must be >= 0"),
         (["--genome", str(FNA)], 1, "FASTA has no annotation"),
-        (["--genome", str(FNA), "--annotation", str(GFF), "--genetic-code", "2"], 1,
-         "genetic code 2 is not supported"),
+        (["--genome", str(FNA), "--annotation", str(GFF), "--genetic-code", "2"], 2,
+         "'--genetic-code': 2: not a supported code"),
         (["--genome", str(TEST_DATA / "annotated" / "mycoplasma_subset.prokka.gff.gz")], 1,
          "give --genetic-code"),
     ]

@@ -448,7 +448,7 @@ def _outside(cmap: CodingMap, windows: Sequence[SampleWindow]) -> list[np.ndarra
 
 
 def markov_snv_llr(
-    model: MarkovModel, cmap: CodingMap, snvs: Sequence[CodingSnv], both_strands: bool = True
+    model: MarkovModel, cmap: CodingMap, snvs: Sequence[CodingSnv], reverse_complement: bool = True
 ) -> np.ndarray:
     """LLR (nats) of each SNV under a Markov model: the k-mers that contain it, exactly."""
     k = model.order
@@ -460,7 +460,7 @@ def markov_snv_llr(
         alt = ref.copy()
         alt[snv.position - lo] = encode(snv.alt)[0]
         strands = [(ref, alt)]
-        if both_strands:
+        if reverse_complement:
             strands.append((reverse_complement_tokens(ref), reverse_complement_tokens(alt)))
         values = [np.nansum(model.log_probs(a)) - np.nansum(model.log_probs(r)) for r, a in strands]
         out[i] = float(np.mean(values))
@@ -526,11 +526,11 @@ def run_sample(
 
 
 def score_snvs(
-    model, cmap: CodingMap, snvs: Sequence[CodingSnv], *, window: int, both_strands: bool = True,
-    batch_size: int = 16, device="cpu", on_progress=None,
+    model, cmap: CodingMap, snvs: Sequence[CodingSnv], *, window: int,
+    reverse_complement: bool = True, batch_size: int = 16, device="auto", on_progress=None,
 ) -> np.ndarray:
     """LLR of each SNV as ``score-variants`` computes it (windows centred on the SNV,
-    clipped at contig ends; mean of both strands unless ``both_strands`` is False)."""
+    clipped at contig ends; mean of both strands unless ``reverse_complement`` is False)."""
     from dnahnet_core.tasks.engine import Engine, Site
     from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
@@ -546,7 +546,7 @@ def score_snvs(
             for i in members
         ]
         sites.append(Site(np.ascontiguousarray(window_tokens(tokens, win)), alts, key=members))
-    engine = Engine(model, device, batch_size=batch_size, reverse_complement=both_strands)
+    engine = Engine(model, device, batch_size=batch_size, reverse_complement=reverse_complement)
     llr = np.zeros(len(snvs))
     for score in engine.score(sites):
         llr[score.key] = score.delta
@@ -679,7 +679,7 @@ class CheckOptions:
     sample_window: int = 8192
     snvs_per_class: int = 100  # 0 = skip the SNV check
     snv_window: int = 1024
-    both_strands: bool = True  # SNV LLR: mean of both strands
+    reverse_complement: bool = True  # SNV LLR: mean of both strands
     genetic_code: int | None = None  # None: the annotation's transl_table, else 11
     markov_order: int = 5
     seed: int = 0
@@ -761,13 +761,14 @@ def check_model(
         with progress("SNVs") as bar:
             task = bar.add_task("SNVs", total=len(snvs), rate="")
             llr = score_snvs(network, cmap, snvs, window=options.snv_window,
-                             both_strands=options.both_strands, batch_size=options.batch_size,
-                             device=target, on_progress=lambda n: bar.advance(task, n))
+                             reverse_complement=options.reverse_complement,
+                             batch_size=options.batch_size, device=target,
+                             on_progress=lambda n: bar.advance(task, n))
         markov = MarkovModel(options.markov_order).fit(cmap.tokens.values())
-        markov_llr = markov_snv_llr(markov, cmap, snvs, options.both_strands)
+        markov_llr = markov_snv_llr(markov, cmap, snvs, options.reverse_complement)
         report["snvs"] = {
             "window": options.snv_window,
-            "strands": "mean of both strands" if options.both_strands else "forward strand",
+            "strands": "mean of both strands" if options.reverse_complement else "forward strand",
             "requested_per_class": options.snvs_per_class,
             "markov_baseline": f"order-{options.markov_order} Markov model of the whole genome "
             "(both strands, add-one smoothing)",
