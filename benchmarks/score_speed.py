@@ -1,31 +1,42 @@
 #!/usr/bin/env python
-"""score-variants throughput: the engine (prefix reuse) vs the naive two-full-windows method.
+"""score-variants throughput (SNVs/s) and fidelity of the opt-in modes, in one run.
 
-SNV-dense input: ``--positions`` consecutive positions of the bundled Mycoplasma alvi
-genome (contig NZ_JNJU01000001.1 from 100,001), each with ``--alts`` alternative bases
-(3 = saturation mutagenesis, one multi-allelic record per position; 1 = one SNV per
-position). Both methods run the whole ``score_vcf`` pipeline (VCF in, TSV out) with the
-same model, window and batch size; the script checks that they give the same LLRs and
-reports ALT alleles per second (wall clock and per CPU-second of this process) and the
-number of nucleotide positions sent through the model (independent of machine load).
-The two methods run interleaved ``--repeat`` times; the best time of each is kept. One
-torch thread by default: on a shared machine a single thread's CPU time is the steadiest
-measure (with several threads, OpenMP spin-waiting inflates CPU time under contention).
+Every mode runs the whole ``score_vcf`` pipeline (VCF in, TSV out) on the same input
+with the same model, one after the other in this process; each prints ALT alleles per
+second, its speed-up over the first mode, the nucleotide positions sent through the
+model (independent of machine load; not counted with worker processes), and its
+Spearman and max |LLR difference| against ``exact`` (the TSV rounds to 1e-4). Modes:
 
-    .venv/bin/python benchmarks/score_speed.py [--model dnahnet-small] [--window 2048]
-        [--positions 16] [--alts 3] [--batch-size 8] [--threads 1] [--repeat 2]
+    naive                two full windows per ALT allele (--no-prefix-reuse)
+    previous             exact protocol as before issue 12: batches of 16 windows
+    exact                exact protocol, the engine's defaults (batch 1 on CPU, 64 on GPU)
+    bf16                 exact windows under bf16 autocast
+    batch:N              exact protocol, batches of N windows
+    downstream:N         windows summed only N nt past the variant
+
+Input (``--vcf`` or generated): ``--positions`` positions of the bundled Mycoplasma alvi
+genome, spread evenly over its contigs (``--spacing`` nt apart, or consecutive from
+NZ_JNJU01000001.1:100,001 with ``--spacing 1``), each with ``--alts`` alternative bases
+(1 = one SNV per record, as in a typical VCF; 3 = saturation mutagenesis).
+
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/score_speed.py \
+        --positions 8 --modes previous,exact,bf16,downstream:1024 [--workers 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from scoring_modes import mode_settings
 
 from dnahnet_core.io.fasta import load_genome
 from dnahnet_core.model import load_model
@@ -36,103 +47,131 @@ GENOME = DEMO / "mycoplasma_alvi.fna.gz"
 CONTIG, START = "NZ_JNJU01000001.1", 100_000
 
 
-def write_vcf(path: Path, positions: int, alts: int) -> int:
-    seq = load_genome(GENOME)[CONTIG]
+def write_vcf(path: Path, positions: int, alts: int, spacing: int) -> int:
+    genome = load_genome(GENOME)
+    if spacing == 1:
+        sites = [(CONTIG, p) for p in range(START, START + positions)]
+    else:
+        long_contigs = [(n, s) for n, s in genome.items() if len(s) > 20_000]
+        sites = [(n, p) for n, s in long_contigs for p in range(5_000, len(s) - 5_000, spacing)]
+        sites = sites[:: max(1, len(sites) // positions)][:positions]
     lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
-    for pos in range(START, START + positions):
-        ref = seq[pos]
+    for name, pos in sites:
+        ref = genome[name][pos]
         choices = [b for b in "ACGT" if b != ref][:alts]
-        lines.append(f"{CONTIG}\t{pos + 1}\t.\t{ref}\t{','.join(choices)}\t.\t.\t.")
+        lines.append(f"{name}\t{pos + 1}\t.\t{ref}\t{','.join(choices)}\t.\t.\t.")
     path.write_text("\n".join(lines) + "\n")
-    return positions * alts
+    return len(sites) * alts
 
 
-def run(
-    model, vcf: Path, out: Path, options: ScoreOptions, device: str
-) -> tuple[float, float, int]:
+def write_mixed_vcf(path: Path) -> int:
+    """109 records like the issue's bacterial VCF: 100 SNVs, 7 small indels, one 5.6-kb and
+    one 46-kb deletion, spread over the Mycoplasma contigs (POS sorted per contig)."""
+    genome = load_genome(GENOME)
+    names = [n for n, s in genome.items() if len(s) > 100_000]
+    rng = np.random.default_rng(12)
+    records = []
+    for i in range(107):
+        name = names[i % len(names)]
+        seq = genome[name]
+        pos = int(rng.integers(10_000, len(seq) - 60_000))
+        if i < 100:
+            alt = "ACGT"[("ACGT".index(seq[pos]) + 1 + i % 3) % 4]
+            records.append((name, pos, seq[pos], alt))
+        elif i % 2:
+            records.append((name, pos, seq[pos : pos + 4], seq[pos]))  # 3-nt deletion
+        else:
+            records.append((name, pos, seq[pos], seq[pos] + "GATTA"))  # 5-nt insertion
+    for length in (5_600, 46_000):
+        seq = genome[names[0]]
+        pos = 20_000 if length == 5_600 else 150_000
+        records.append((names[0], pos, seq[pos : pos + length + 1], seq[pos]))
+    records.sort(key=lambda r: (names.index(r[0]), r[1]))
+    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"{n}\t{p + 1}\t.\t{r}\t{a}\t.\t.\t." for n, p, r, a in records]
+    path.write_text("\n".join(lines) + "\n")
+    return len(records)
+
+
+def options_for(mode: str, args) -> ScoreOptions:
+    settings = mode_settings(mode, previous_batch=16)
+    return ScoreOptions(window=args.window, workers=args.workers, **settings)
+
+
+def run(model, vcf: Path, out: Path, options: ScoreOptions, device: str):
     counter = {"positions": 0}
     hook = model.register_forward_pre_hook(
-        lambda _m, args, kwargs: counter.__setitem__(
-            "positions", counter["positions"] + args[0].numel()
-        ),
-        with_kwargs=True,
+        lambda _m, args: counter.__setitem__("positions", counter["positions"] + args[0].numel())
     )
-    wall, cpu = time.perf_counter(), time.process_time()
-    score_vcf(vcf, GENOME, out, model, options=options, device=device)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    clock = time.process_time if device == "cpu" and options.workers == 1 else time.perf_counter
+    started = clock()  # CPU time of this process: steady on a loaded machine
+    summary = score_vcf(vcf, GENOME, out, model, options=options, device=device)
+    seconds = clock() - started
     hook.remove()
-    return wall, cpu, counter["positions"]
-
-
-def llrs(path: Path) -> np.ndarray:
-    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
-    return np.array([float(r[4]) for r in rows])
+    table = pd.read_csv(out, sep="\t")
+    return seconds, counter["positions"], table["llr"].to_numpy(), summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="dnahnet-small")
-    parser.add_argument("--window", type=int, default=2048)
-    parser.add_argument("--positions", type=int, default=16)
-    parser.add_argument("--alts", type=int, default=3, choices=[1, 2, 3])
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--model", default=None, help="model dir or preset (default: shipped)")
+    parser.add_argument("--vcf", help="score this VCF (on the bundled Mycoplasma genome)")
+    parser.add_argument("--mixed", action="store_true",
+                        help="the issue's kind of VCF: 109 records, SNVs, indels, 2 long deletions")
+    parser.add_argument("--window", type=int, default=8192)
+    parser.add_argument("--positions", type=int, default=8)
+    parser.add_argument("--alts", type=int, default=1, choices=[1, 2, 3])
+    parser.add_argument("--spacing", type=int, default=997)
+    parser.add_argument("--modes", default="previous,exact,bf16,downstream:1024")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-reverse-complement", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     model = load_model(args.model, device=args.device).eval()
-    rc = not args.no_reverse_complement
-    print(
-        f"model {args.model}, window {args.window}, batch {args.batch_size}, "
-        f"{args.threads} threads, device {args.device}, reverse complement {rc}, "
-        f"{platform.processor() or platform.machine()}"
-    )
+    print(f"model {args.model or 'default'}, window {args.window}, both strands, device "
+          f"{args.device}, {args.threads} torch threads, {args.workers} workers, "
+          f"{platform.processor() or platform.machine()}, load {os.getloadavg()[0]:.1f}")
+    modes = args.modes.split(",")
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        n = write_vcf(tmp / "in.vcf", args.positions, args.alts)
-        print(f"{args.positions} positions x {args.alts} ALT = {n} SNVs")
-        # warm-up (allocations, first-call overheads)
-        write_vcf(tmp / "warm.vcf", 1, 1)
-        run(
-            model,
-            tmp / "warm.vcf",
-            tmp / "warm.tsv",
-            ScoreOptions(window=args.window, batch_size=args.batch_size),
-            args.device,
-        )
-        results: dict[bool, list] = {False: [], True: []}
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            for naive in (False, True):
-                options = ScoreOptions(
-                    window=args.window,
-                    batch_size=args.batch_size,
-                    prefix_reuse=not naive,
-                    reverse_complement=rc,
-                )
-                out = tmp / f"out_{naive}.tsv"
-                wall, cpu, positions = run(model, tmp / "in.vcf", out, options, args.device)
-                results[naive].append((wall, cpu, positions, llrs(out)))
-        best = {}
-        for naive, runs in results.items():
-            wall, cpu = min(r[0] for r in runs), min(r[1] for r in runs)
-            positions, values = runs[0][2], runs[0][3]
-            best[naive] = (wall, cpu, positions, values)
-            name = "naive (2 full windows)" if naive else "engine (prefix reuse)"
-            print(
-                f"{name:24s} {n / wall:7.3f} SNV/s wall, {n / cpu:7.3f} SNV/CPU-s, "
-                f"{positions:,} positions (best of {len(runs)}: {wall:.1f} s wall, "
-                f"{cpu:.1f} s CPU)"
+        vcf = Path(args.vcf) if args.vcf else tmp / "in.vcf"
+        if args.mixed:
+            print(f"mixed VCF: {write_mixed_vcf(vcf)} records")
+        elif not args.vcf:
+            n = write_vcf(vcf, args.positions, args.alts, args.spacing)
+            print(f"{args.positions} positions x {args.alts} ALT = {n} SNVs")
+        write_vcf(tmp / "warm.vcf", 1, 1, 1)
+        run(model, tmp / "warm.vcf", tmp / "warm.tsv", ScoreOptions(window=512), args.device)
+        for mode in modes:
+            seconds, positions, llr, summary = run(
+                model, vcf, tmp / "out.tsv", options_for(mode, args), args.device
             )
-    fast, slow = best[False], best[True]
-    diff = float(np.abs(fast[3] - slow[3]).max())
-    print(
-        f"speed-up: {slow[0] / fast[0]:.2f}x wall, {slow[1] / fast[1]:.2f}x CPU time, "
-        f"{slow[2] / fast[2]:.2f}x fewer positions; max |LLR difference| {diff:.2e} "
-        "(TSV values are rounded to 1e-4)"
-    )
+            results[mode] = (seconds, positions, llr)
+            counted = f"{positions:,} positions" if args.workers == 1 else "positions not counted"
+            peak = max(resource.getrusage(who).ru_maxrss
+                       for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+            print(f"  {mode:16s} {summary.scored} alleles in {seconds:8.1f} s = "
+                  f"{summary.scored / seconds:7.3f} /s, {counted}, peak RSS so far "
+                  f"{peak:.0f} MiB (largest process)", flush=True)
+    first = modes[0]
+    exact = results.get("exact", (None, None, None))[2]
+    kind = "CPU" if args.device == "cpu" and args.workers == 1 else "wall"
+    print(f"\n({kind} seconds)")
+    print(f"| mode | alleles/s | speed-up vs {first} | positions | Spearman vs exact "
+          "| max abs diff |")
+    print("|---|---|---|---|---|---|")
+    for mode, (seconds, positions, llr) in results.items():
+        speed = results[first][0] / seconds
+        if exact is not None and mode != "exact":
+            fidelity = (f"{pd.Series(llr).rank().corr(pd.Series(exact).rank()):.4f} | "
+                        f"{np.abs(llr - exact).max():.3g}")
+        else:
+            fidelity = "1 | 0" if mode == "exact" else "– | –"
+        shown = f"{positions:,}" if args.workers == 1 else "–"
+        print(f"| {mode} | {len(llr) / seconds:.3f} | {speed:.2f}x | {shown} | {fidelity} |")
 
 
 if __name__ == "__main__":

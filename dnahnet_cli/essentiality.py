@@ -58,8 +58,17 @@ def command(
     chrom_map: Path = common.chrom_map_option("annotation"),
     reverse_complement: bool = common.ReverseComplementOption,
     prefix_reuse: bool = common.PrefixReuseOption,
-    batch_size: int = common.batch_size_option(8),
+    batch_size: int = common.ScoringBatchSizeOption,
     device: str = common.DeviceOption,
+    downstream: int = common.DownstreamOption,
+    genome_stream: bool = typer.Option(
+        False, "--genome-stream",
+        help="Opt-in approximation: run each strand once per --window stretch of the genome "
+        "and continue every cassette from the reference state there (with --downstream, "
+        "default window/2); fidelity and speed in docs/essentiality.md.",
+    ),
+    precision: str = common.ScoringPrecisionOption,
+    workers: int = common.WorkersOption,
 ) -> None:
     """Score every gene's knockout (delta log-likelihood); most likely essential first."""
     from dnahnet_core.io.contigs import read_chrom_map
@@ -77,7 +86,8 @@ def command(
         feature=feature, labels=labels, metrics=metrics, plot=plot, window=window, offset=offset,
         circular=circular, chrom_map=read_chrom_map(chrom_map) if chrom_map else None,
         reverse_complement=reverse_complement, prefix_reuse=prefix_reuse,
-        batch_size=batch_size, device=device, bootstrap=bootstrap,
+        batch_size=batch_size, device=device, bootstrap=bootstrap, downstream=downstream,
+        genome_stream=genome_stream, precision=precision, workers=workers,
     )
     for line in summary.lines():
         log(line)

@@ -61,8 +61,11 @@ def command(
         None, "--metrics", help="Also write the correlations (per assay, macro) as JSON.",
         callback=output_file,
     ),
-    batch_size: int = common.batch_size_option(16),
+    batch_size: int = common.ScoringBatchSizeOption,
     device: str = common.DeviceOption,
+    downstream: int = common.DownstreamOption,
+    precision: str = common.ScoringPrecisionOption,
+    workers: int = common.WorkersOption,
 ) -> None:
     """LLR of every variant; Spearman and Pearson with the experimental scores, beside the
     amino-acid-change count and BLOSUM62 baselines."""
@@ -86,7 +89,8 @@ def command(
     summary = score_dms(
         assays, output, common.model_source(model, config, seed), window=window,
         reverse_complement=reverse_complement, prefix_reuse=prefix_reuse,
-        batch_size=batch_size, device=device, metrics=metrics,
+        batch_size=batch_size, device=device, metrics=metrics, downstream=downstream,
+        precision=precision, workers=workers,
     )
     for line in summary.lines():
         log(line)

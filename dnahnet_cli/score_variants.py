@@ -32,9 +32,12 @@ def command(
     strict: bool = typer.Option(
         False, "--strict", help="A REF allele that disagrees with the FASTA is an error."
     ),
-    batch_size: int = common.batch_size_option(16),
+    batch_size: int = common.ScoringBatchSizeOption,
     device: str = common.DeviceOption,
     prefix_reuse: bool = common.PrefixReuseOption,
+    downstream: int = common.DownstreamOption,
+    precision: str = common.ScoringPrecisionOption,
+    workers: int = common.WorkersOption,
     annotation: Path = typer.Option(
         None, "--annotation", "-a",
         help="GFF3 or GenBank annotation of the reference: add each ALT's gene, consequence "
@@ -62,7 +65,8 @@ def command(
 
     options = ScoreOptions(
         window=window, reverse_complement=reverse_complement, circular=circular,
-        strict=strict, batch_size=batch_size, prefix_reuse=prefix_reuse, upstream=upstream,
+        strict=strict, batch_size=batch_size, prefix_reuse=prefix_reuse, downstream=downstream,
+        precision=precision, workers=workers, upstream=upstream,
         genetic_code=genetic_code,
     )
     summary = score_vcf(

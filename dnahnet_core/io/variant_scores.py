@@ -46,6 +46,8 @@ class ScoringHeader:
     upstream: int = 0
     genetic_code: str = ""  # where the genetic code came from (annotation, default, option)
     consequence_classes: tuple[str, ...] = ()  # most severe first
+    downstream: int | None = None  # --downstream: nt summed after the change (None: all)
+    precision: str = "fp32"
 
 
 def output_kind(output: str | os.PathLike | None) -> str:
@@ -108,7 +110,9 @@ def vcf_header_lines(header: ScoringHeader) -> list[str]:
     lines += [
         f'##INFO=<ID={INFO_PREFIX}FLAGS,Number=.,Type=String,Description="dnaHNet notes: '
         "REF_MISMATCH (REF differs from the FASTA), CLIPPED (window cut at a contig end), "
-        "WRAPPED (window wraps a circular contig), SKIPPED_<REASON> (an ALT not scored: "
+        "WRAPPED (window wraps a circular contig), LONG_ALLELE (REF or ALT longer than the "
+        "window: scored at the left breakpoint, windows starting half a window before POS), "
+        "SKIPPED_<REASON> (an ALT not scored: "
         'SYMBOLIC, STAR, BREAKEND, MISSING, NO_CHANGE)">',
     ]
     if header.annotation:
@@ -119,7 +123,9 @@ def vcf_header_lines(header: ScoringHeader) -> list[str]:
         f"##dnahnet_command={header.command_line}",
         f"##dnahnet_scoring=window={w};"
         f"reverse_complement={str(header.reverse_complement).lower()}"
-        f";circular={str(header.circular).lower()}",
+        f";circular={str(header.circular).lower()}"
+        f";downstream={'all' if header.downstream is None else header.downstream}"
+        f";precision={header.precision}",
     ]
     return lines
 

@@ -60,7 +60,7 @@ from dnahnet_core.io.reports import write_json_report
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
 from dnahnet_core.tasks.baselines import DMS_BASELINES, dms_baselines, substitution_blosum62
-from dnahnet_core.tasks.engine import Engine, Site
+from dnahnet_core.tasks.engine import Engine, Site, check_scoring_options
 from dnahnet_core.tasks.genetic_code import GENETIC_CODES, check_genetic_code, codon_table
 from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
@@ -543,14 +543,18 @@ def score_dms(
     window: int = 8192,
     reverse_complement: bool = True,
     prefix_reuse: bool = True,
-    batch_size: int = 16,
+    batch_size: int | None = None,
+    downstream: int | None = None,
+    precision: str = "fp32",
+    workers: int = 1,
     device="auto",
     metrics: str | os.PathLike | None = None,
 ) -> DmsSummary:
     """Score every variant of one or more MaveDB score sets, write the table (and the
     ``metrics`` JSON), and correlate with the experimental scores beside the baselines."""
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
+    check_scoring_options(device, precision=precision, workers=workers, downstream=downstream)
     assays = [assays] if isinstance(assays, DmsAssay) else list(assays)
     planned = []
     for assay in assays:  # every input is read and checked before the model loads
@@ -567,11 +571,14 @@ def score_dms(
         planned.append((assay, variants, _plan_sites(variants, genome.tokens(name), window)))
     network, device = ready_model(model, device)
     summary = DmsSummary()
-    with counter("sites", "scoring variants", sum(len(p[2][0]) for p in planned)) as advance:
-        engine = Engine(
+    with (
+        counter("sites", "scoring variants", sum(len(p[2][0]) for p in planned)) as advance,
+        Engine(
             network, device, batch_size=batch_size, reverse_complement=reverse_complement,
-            prefix_reuse=prefix_reuse, on_progress=advance,
-        )
+            prefix_reuse=prefix_reuse, downstream=downstream, precision=precision,
+            workers=workers, on_progress=advance,
+        ) as engine,
+    ):
         for assay, variants, (sites, slots) in planned:
             results = {score.key[0]: score for score in engine.score(sites)}
             for i, variant in enumerate(variants):

@@ -29,24 +29,40 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.annotations import Feature, load_annotated_genome
 from dnahnet_core.io.atomic import atomic_open, check_output_file, output_group
 from dnahnet_core.io.figures import figure_format, plot_roc
+from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.labels import read_labels
 from dnahnet_core.io.reports import write_json_report
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter
 from dnahnet_core.tasks.baselines import gene_baselines
-from dnahnet_core.tasks.engine import Engine, Site
+from dnahnet_core.tasks.engine import (
+    Engine,
+    ModelWorkers,
+    Site,
+    Substitution,
+    check_scoring_options,
+    stream_substitutions,
+)
 from dnahnet_core.tasks.essentiality_labels import (
     LabelSet,
     evaluate_sets,
     metrics_lines,
     require_label_matches,
 )
-from dnahnet_core.tasks.knockouts import Knockout, KnockoutPlan, Skipped, plan_knockouts
+from dnahnet_core.tasks.knockouts import (
+    CASSETTE,
+    Knockout,
+    KnockoutPlan,
+    Skipped,
+    plan_knockouts,
+)
 
 
 @dataclass(frozen=True)
@@ -111,20 +127,20 @@ def score_knockouts(
     model,
     *,
     device="auto",
-    batch_size: int = 8,
+    batch_size: int | None = None,
     reverse_complement: bool = True,
     prefix_reuse: bool = True,
+    downstream: int | None = None,
+    precision: str = "fp32",
+    workers: int | ModelWorkers = 1,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """Delta log-likelihood (mutant - wild type) per knockout, via the shared engine."""
+    """Delta log-likelihood (mutant - wild type) per knockout, via the shared engine
+    (``downstream``: the opt-in bounded sum, see ``tasks.engine``)."""
     engine = Engine(
-        model,
-        device=device,
-        batch_size=batch_size,
-        reverse_complement=reverse_complement,
-        prefix_reuse=prefix_reuse,
+        model, device=device, batch_size=batch_size, reverse_complement=reverse_complement,
+        prefix_reuse=prefix_reuse, downstream=downstream, precision=precision, workers=workers,
         on_progress=on_progress,
-        chunk_sites=4 * batch_size,
     )
     # Sites are fed in order of cassette position, so the engine's batches (sites whose
     # shared prefixes have the same length) fill up even in small chunks; small chunks
@@ -133,8 +149,68 @@ def score_knockouts(
                                                          knockouts[i].cassette_start))
     sites = (Site(knockouts[i].reference, [knockouts[i].mutant], key=i) for i in order)
     scores = [0.0] * len(knockouts)
-    for s in engine.score(sites):
-        scores[s.key] = float(s.delta[0])
+    with engine:
+        for s in engine.score(sites):
+            scores[s.key] = float(s.delta[0])
+    return scores
+
+
+def stream_knockouts(
+    knockouts: Sequence[Knockout],
+    genome: Genome,
+    model,
+    *,
+    window: int = 8192,
+    downstream: int | None = None,
+    circular: bool = False,
+    device="auto",
+    reverse_complement: bool = True,
+    precision: str = "fp32",
+    workers: int | ModelWorkers = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> list[float]:
+    """``--genome-stream``: the knockouts of each contig scored along the whole contig
+    (``engine.stream_substitutions``): each strand's reference runs once per stretch of
+    ``window`` nt, every cassette continues from the reference state there and is summed
+    over its 15 nt and ``downstream`` nt after them (default ``window // 2``). An opt-in
+    approximation of the windowed protocol (docs/essentiality.md). A circular contig is
+    read with its other end copied before and after it, so windows wrap the origin."""
+    downstream = downstream or window // 2
+    scores = [0.0] * len(knockouts)
+    by_contig: dict[str, list[int]] = {}
+    for i, knockout in enumerate(knockouts):
+        by_contig.setdefault(knockout.gene.contig, []).append(i)
+    strands = 2 if reverse_complement else 1
+    done = 0.0
+
+    def advance(n: int) -> None:  # each strand's stretch counts for its share of the genes
+        nonlocal done
+        before, done = int(done), done + n / strands
+        if on_progress is not None and int(done) > before:
+            on_progress(int(done) - before)
+
+    with contextlib.ExitStack() as stack:
+        if not isinstance(workers, ModelWorkers):
+            workers = stack.enter_context(ModelWorkers(model, workers))
+        for contig, members in by_contig.items():
+            tokens = genome.tokens(contig)
+            length = len(tokens)
+            pad = min(length, window + downstream + len(CASSETTE)) if circular else 0
+            sequence = np.concatenate([tokens[length - pad :], tokens, tokens[:pad]])
+            substitutions = []
+            for i in members:
+                knockout = knockouts[i]
+                at = knockout.cassette_start
+                start = knockout.cassette_genomic[0] % length if circular else (
+                    knockout.cassette_genomic[0])
+                cassette = knockout.mutant[at : at + len(CASSETTE)]
+                substitutions.append(Substitution(start + pad, cassette, key=i))
+            for result in stream_substitutions(
+                model, sequence, substitutions, tile=window, downstream=downstream,
+                reverse_complement=reverse_complement, precision=precision, device=device,
+                workers=workers, on_progress=advance,
+            ):
+                scores[result.key] = float(result.delta)
     return scores
 
 
@@ -226,7 +302,11 @@ def rank_genes(
     chrom_map: dict[str, str] | None = None,
     reverse_complement: bool = True,
     prefix_reuse: bool = True,
-    batch_size: int = 8,
+    batch_size: int | None = None,
+    downstream: int | None = None,
+    genome_stream: bool = False,
+    precision: str = "fp32",
+    workers: int = 1,
     device="auto",
     bootstrap: int = 1000,
     seed: int = 0,
@@ -236,8 +316,9 @@ def rank_genes(
     ``seed`` for them and the random baseline) and an optional ROC plot. ``genome``: a
     genome file (with ``annotation``) or a list of ``GenomeInput``s. Inputs and labels
     are checked before the model is loaded; nothing is written when anything fails."""
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise DnahnetError(f"--batch-size {batch_size}: must be >= 1")
+    check_scoring_options(device, precision=precision, workers=workers, downstream=downstream)
     if bootstrap < 0:
         raise DnahnetError(f"--bootstrap {bootstrap}: must be >= 0")
     inputs = (list(genome) if isinstance(genome, (list, tuple))
@@ -260,13 +341,25 @@ def rank_genes(
     started = time.perf_counter()
     total = sum(len(p.plan.knockouts) for p in planned)
     ranking: list[RankedGene] = []
-    with counter("genes", "essentiality", total, rate=_genes_per_second) as advance:
+    with (
+        counter("genes", "essentiality", total) as advance,
+        ModelWorkers(network, workers) as pool,
+    ):
         for p in planned:
-            scores = score_knockouts(
-                p.plan.knockouts, network, device=device, batch_size=batch_size,
-                reverse_complement=reverse_complement, prefix_reuse=prefix_reuse,
-                on_progress=advance,
-            )
+            if genome_stream:
+                scores = stream_knockouts(
+                    p.plan.knockouts, p.plan.genome, network, window=window,
+                    downstream=downstream, circular=circular, device=device,
+                    reverse_complement=reverse_complement, precision=precision, workers=pool,
+                    on_progress=advance,
+                )
+            else:
+                scores = score_knockouts(
+                    p.plan.knockouts, network, device=device, batch_size=batch_size,
+                    reverse_complement=reverse_complement, prefix_reuse=prefix_reuse,
+                    downstream=downstream, precision=precision, workers=pool,
+                    on_progress=advance,
+                )
             ranking += [replace(r, genome=p.name)
                         for r in rank(p.plan.knockouts, scores, p.plan.skipped)]
     summary = EssentialitySummary(
@@ -342,7 +435,3 @@ def _label_sets(
         sets.append(LabelSet(read_labels(labels), str(labels), shared))
     return sets
 
-
-
-def _genes_per_second(done: int, seconds: float) -> str:
-    return f"{done / seconds:.2f} genes/s"

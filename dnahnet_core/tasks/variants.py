@@ -39,7 +39,7 @@ from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.variant_scores import ScoringHeader, output_kind, scored_variant_output
 from dnahnet_core.io.vcf import BASES, VcfReader, VcfRecord, allele_kind, count_records
 from dnahnet_core.model_source import ModelSource, ready_model
-from dnahnet_core.progress import counter
+from dnahnet_core.progress import counter, per_second
 from dnahnet_core.tasks.consequences import (
     CONSEQUENCES,
     DEFAULT_UPSTREAM,
@@ -47,9 +47,15 @@ from dnahnet_core.tasks.consequences import (
     ConsequenceAnnotator,
     consequence_summary,
 )
-from dnahnet_core.tasks.engine import Engine, Site, SiteScore
+from dnahnet_core.tasks.engine import Engine, Site, SiteScore, check_scoring_options
 from dnahnet_core.tasks.genetic_code import check_genetic_code
-from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
+from dnahnet_core.tasks.windows import (
+    breakpoint_window,
+    centred_window,
+    substituted_window,
+    window_offset,
+    window_tokens,
+)
 
 SKIP_REASONS = {
     "symbolic": "symbolic allele (<DEL>, <INS>, ...)",
@@ -66,15 +72,18 @@ class ScoreOptions:
     reverse_complement: bool = True  # mean of both strands
     circular: bool = False
     strict: bool = False
-    batch_size: int = 16
+    batch_size: int | None = None  # None: engine.default_batch_size (1 on CPU, more on GPU)
     prefix_reuse: bool = True  # False: two full windows per allele (the naive method)
+    downstream: int | None = None  # opt-in: sum only N nt after each change (engine)
+    precision: str = "fp32"  # opt-in: "bf16"
+    workers: int = 1  # CPU worker processes
     upstream: int = DEFAULT_UPSTREAM  # with an annotation: nt before a gene start = upstream
     genetic_code: int | None = None  # with an annotation: None = its transl_table, else 11
 
     def check(self) -> None:
         if self.window < 2:
             raise DnahnetError(f"--window {self.window}: must be at least 2")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise DnahnetError(f"--batch-size {self.batch_size}: must be >= 1")
         if self.upstream < 0:
             raise DnahnetError(f"--upstream {self.upstream}: must be >= 0")
@@ -91,6 +100,7 @@ class Summary:
     ref_mismatches: int = 0
     clipped: int = 0
     wrapped: int = 0
+    long_alleles: int = 0  # records scored at the left breakpoint (LONG_ALLELE)
     annotated: bool = False  # consequences were computed (--annotation)
     llr_by_consequence: dict[str, list[float]] = field(default_factory=dict)
 
@@ -106,6 +116,11 @@ class Summary:
             out.append(f"windows clipped at a contig end: {self.clipped} records")
         if self.wrapped:
             out.append(f"windows wrapped around a circular contig: {self.wrapped} records")
+        if self.long_alleles:
+            out.append(
+                f"alleles longer than the window, scored at the left breakpoint (LONG_ALLELE): "
+                f"{self.long_alleles} records"
+            )
         if self.annotated:
             out += consequence_summary(self.llr_by_consequence)
         return out
@@ -119,6 +134,16 @@ class PlannedRecord:
     flags: list[str] = field(default_factory=list)  # REF_MISMATCH, CLIPPED, WRAPPED
     slots: list[int | str] = field(default_factory=list)  # per ALT: index in site, or skip reason
     site: int = -1  # index of its Site in the chunk
+
+
+@dataclass
+class PlannedWindows:
+    """The windows of one record's alleles and where each holds its change."""
+
+    key: tuple | None = None  # records with equal keys share one reference window
+    reference: np.ndarray | None = None
+    alternatives: list[np.ndarray] = field(default_factory=list)
+    changed: list[tuple[int, int]] = field(default_factory=list)  # reference, then each ALT
 
 
 @dataclass(frozen=True)
@@ -156,15 +181,17 @@ def plan_record(
     options: ScoreOptions,
     contig_names: list[str],
     summary: Summary,
-) -> tuple[PlannedRecord, tuple | None, np.ndarray | None, list[np.ndarray]]:
-    """Flags, the reference-window key and tokens, and the ALT windows of one record."""
+) -> tuple[PlannedRecord, PlannedWindows]:
+    """Flags and slots of one record, and the windows of its alleles (no key: nothing to
+    score). An allele longer than the window is scored at the left breakpoint: both
+    windows ``window`` nt from ``window // 2`` before POS (flag LONG_ALLELE)."""
     planned = PlannedRecord(record)
     alts = record.alts or ["."]
     kinds = [allele_kind(a) for a in alts]
     ref = record.ref
     if not any(k == BASES and a.upper() != ref for k, a in zip(kinds, alts, strict=True)):
         planned.slots = [_skip_reason(k, a, ref) for k, a in zip(kinds, alts, strict=True)]
-        return planned, None, None, []
+        return planned, PlannedWindows()
     contig = genome.contig_of(record.chrom, where=record.where, query_names=contig_names)
     tokens = genome.tokens(contig)
     start, end = record.pos - 1, record.pos - 1 + len(ref)
@@ -182,7 +209,15 @@ def plan_record(
             )
         planned.flags.append("REF_MISMATCH")
         summary.ref_mismatches += 1
-    window = centred_window(len(tokens), start, end, options.window, circular=options.circular)
+    scored_alts = [a for k, a in zip(kinds, alts, strict=True) if not _skip_reason(k, a, ref)]
+    if max(len(ref), *map(len, scored_alts)) > options.window:
+        window = breakpoint_window(len(tokens), start, options.window, circular=options.circular)
+        planned.flags.append("LONG_ALLELE")
+        summary.long_alleles += 1
+    else:
+        window = centred_window(
+            len(tokens), start, end, options.window, circular=options.circular
+        )
     if window.clipped:
         planned.flags.append("CLIPPED")
         summary.clipped += 1
@@ -193,18 +228,21 @@ def plan_record(
         reference = substituted_window(tokens, window, start, end, encode(ref, where=record.where))
     else:
         reference = window_tokens(tokens, window)
-    windows = []
+    at = window_offset(window, start)
+    windows = PlannedWindows(
+        (contig, window.start, window.end, ref), reference, [],
+        [(at, min(len(reference), at + len(ref)))],
+    )
     for kind, alt in zip(kinds, alts, strict=True):
         reason = _skip_reason(kind, alt, ref)
         if reason:
             planned.slots.append(reason)
             continue
-        planned.slots.append(len(windows))
-        windows.append(
-            substituted_window(tokens, window, start, end, encode(alt, where=record.where))
-        )
-    key = (contig, window.start, window.end, ref)
-    return planned, key, reference, windows
+        planned.slots.append(len(windows.alternatives))
+        allele = substituted_window(tokens, window, start, end, encode(alt, where=record.where))
+        windows.alternatives.append(allele)
+        windows.changed.append((at, min(len(allele), at + len(alt))))
+    return planned, windows
 
 
 def plan_chunks(
@@ -216,19 +254,23 @@ def plan_chunks(
     sites: list[Site] = []
     last_key = None
     for record in reader:
-        item, key, reference, windows = plan_record(
+        item, windows = plan_record(
             record, genome, options, contig_names or [record.chrom], summary
         )
+        key = windows.key
         if key is not None:
             if key == last_key and sites:
                 offset = len(sites[-1].alternatives)
-                sites[-1].alternatives.extend(windows)
+                sites[-1].alternatives.extend(windows.alternatives)
+                sites[-1].changed.extend(windows.changed[1:])
                 item.slots = [s + offset if isinstance(s, int) else s for s in item.slots]
             else:
                 if len(sites) >= chunk_sites:
                     yield planned, sites
                     planned, sites = [], []
-                sites.append(Site(reference, list(windows)))
+                sites.append(
+                    Site(windows.reference, windows.alternatives, changed=windows.changed)
+                )
                 last_key = key
             item.site = len(sites) - 1
         planned.append(item)
@@ -322,10 +364,15 @@ def score_vcf(
         )
     if not model_name and isinstance(model, ModelSource):
         model_name = model.name
+    check_scoring_options(
+        device, precision=options.precision, workers=options.workers,
+        downstream=options.downstream,
+    )
     network, device = ready_model(model, device)
     engine = Engine(
         network, device, batch_size=options.batch_size,
         reverse_complement=options.reverse_complement, prefix_reuse=options.prefix_reuse,
+        downstream=options.downstream, precision=options.precision, workers=options.workers,
     )
     summary = Summary(annotated=annotator is not None)
     header = ScoringHeader(
@@ -333,12 +380,16 @@ def score_vcf(
         annotation=str(annotation) if annotation is not None else "",
         upstream=options.upstream,
         genetic_code=annotator.code_source if annotator is not None else "",
-        consequence_classes=CONSEQUENCES,
+        consequence_classes=CONSEQUENCES, downstream=options.downstream,
+        precision=options.precision,
     )
-    chunk_sites = max(64, 4 * options.batch_size)
+    chunk_sites = 2 * engine.chunk_sites * options.workers  # records planned per step
     chunks = plan_chunks(reader, genome, options, summary, chunk_sites)
     with (
-        counter("variants", "scoring variants", count_records(vcf_path)) as advance,
+        engine,
+        counter(
+            "variants", "scoring variants", count_records(vcf_path), rate=per_second("variants")
+        ) as advance,
         scored_variant_output(output, reader.header_lines, header) as write,
     ):
         for planned, sites in chunks:

@@ -1,0 +1,280 @@
+"""Genome-scale scoring (issue 12): batching and worker processes give the single-process
+scores; the opt-in approximations (--downstream, --genome-stream) equal the exact protocol
+when unbounded and follow their definitions when bounded; an allele longer than the window
+is scored at its left breakpoint at a bounded cost. Real genome windows, tiny model."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dnahnet_core.alphabet import decode, encode, reverse_complement_tokens
+from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.annotations import load_annotated_genome
+from dnahnet_core.io.fasta import load_genome
+from dnahnet_core.io.genome import Genome
+from dnahnet_core.io.vcf import VcfReader
+from dnahnet_core.model import build_model, load_config
+from dnahnet_core.tasks.engine import (
+    Engine,
+    ModelWorkers,
+    Substitution,
+    check_scoring_options,
+    sequence_log_likelihoods,
+    stitched_predictions,
+    stream_substitutions,
+)
+from dnahnet_core.tasks.essentiality import score_knockouts, stream_knockouts
+from dnahnet_core.tasks.knockouts import plan_knockouts
+from dnahnet_core.tasks.variants import ScoreOptions, Summary, plan_chunks, score_vcf
+
+DEMO = Path(__file__).resolve().parent.parent / "dnahnet_core" / "demo_data"
+CONTIG = "NZ_JNJU01000001.1"  # 264,665 nt
+SMALL = "NZ_JNJU01000008.1"  # 2,683 nt, 4 CDS on the + strand
+W = 256
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(load_config("dnahnet-tiny"), seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def contig():
+    return encode(load_genome(DEMO / "mycoplasma_alvi.fna.gz")[CONTIG])
+
+
+@pytest.fixture(scope="module")
+def sites():
+    """Sites as score-variants plans them (windows, changed ranges): the bundled demo VCF
+    (SNVs, an MNV, insertions, deletions) on the Mycoplasma genome, W-nt windows."""
+    genome = Genome.read(DEMO / "mycoplasma_alvi.fna.gz")
+    reader = VcfReader(DEMO / "demo_variants.vcf")
+    chunks = plan_chunks(reader, genome, ScoreOptions(window=W), Summary(), 1000)
+    planned = [site for _, chunk in chunks for site in chunk]
+    for i, site in enumerate(planned):
+        site.key = i
+    assert len(planned) > 30
+    return planned
+
+
+@pytest.fixture(scope="module")
+def mycoplasma():
+    return load_annotated_genome(DEMO / "mycoplasma_alvi.fna.gz", DEMO / "mycoplasma_alvi.gff.gz")
+
+
+def _kind(site) -> str:
+    (ref_start, ref_end), (alt_start, alt_end) = site.changed[:2]
+    ref, alt = ref_end - ref_start, alt_end - alt_start
+    return "snv" if ref == alt == 1 else "mnv" if ref == alt else (
+        "insertion" if alt > ref else "deletion")
+
+
+def _assert_same(a, b, atol=1e-5):
+    assert [s.key for s in a] == [s.key for s in b]
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.forward, y.forward, rtol=0, atol=atol)
+        np.testing.assert_allclose(x.reverse, y.reverse, rtol=0, atol=atol)
+        np.testing.assert_allclose(x.reference_ll, y.reference_ll, rtol=0, atol=atol)
+
+
+def test_batches_and_workers_give_the_single_process_scores(model, sites, contig):
+    single = list(Engine(model, "cpu", batch_size=1, reverse_complement=True).score(sites))
+    batched = list(Engine(model, "cpu", batch_size=6, reverse_complement=True).score(sites))
+    _assert_same(batched, single)
+    tokens = contig[30000:33000]
+    substitutions = [Substitution(p, encode("TAATAA"), p) for p in (150, 900, 1700, 2500)]
+    with ModelWorkers(model, 2) as pool:
+        with Engine(model, "cpu", reverse_complement=True, workers=pool, chunk_sites=3) as engine:
+            parallel = list(engine.score(iter(sites)))  # a stream, read as results come
+        _assert_same(parallel, single)
+        tiled = stitched_predictions(model, tokens, context=500, stride=700, batch_size=2,
+                                     device="cpu", workers=pool)
+        streamed = stream_substitutions(model, tokens, substitutions, tile=1200, downstream=300,
+                                        device="cpu", workers=pool)
+    alone = stitched_predictions(model, tokens, context=500, stride=700, batch_size=2,
+                                 device="cpu")
+    np.testing.assert_allclose(tiled.log_probs, alone.log_probs, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(tiled.boundary_mask, alone.boundary_mask)
+    here = stream_substitutions(model, tokens, substitutions, tile=1200, downstream=300,
+                                device="cpu")
+    assert [s.key for s in streamed] == [s.key for s in substitutions]
+    np.testing.assert_allclose([s.delta for s in streamed], [s.delta for s in here], atol=1e-5)
+
+
+def test_downstream_at_least_the_window_is_the_exact_protocol(model, sites):
+    exact = list(Engine(model, "cpu", reverse_complement=True).score(sites))
+    bounded = list(Engine(model, "cpu", reverse_complement=True, downstream=W).score(sites))
+    _assert_same(bounded, exact, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["snv", "mnv", "insertion", "deletion"])
+def test_downstream_sums_n_positions_after_the_change(model, sites, kind):
+    """Direct definition: full forwards of every window, summed up to N nt after each
+    allele's changed range (reverse strand: past the range in reverse-complement order)."""
+    n = 17
+    site = next(s for s in sites if _kind(s) == kind)
+    got = next(Engine(model, "cpu", reverse_complement=True, downstream=n).score([site]))
+    alleles = [site.reference, *site.alternatives]
+
+    def totals(windows, stops):
+        with torch.inference_mode():
+            return [
+                model.log_probs(torch.from_numpy(w.astype(np.int64))[None])[0].double()[:s].sum()
+                for w, s in zip(windows, stops, strict=True)
+            ]
+
+    forward = totals(alleles, [end + n for _, end in site.changed])
+    flipped = [reverse_complement_tokens(a) for a in alleles]
+    reverse = totals(flipped, [len(a) - start + n for a, (start, _) in zip(alleles, site.changed)])
+    np.testing.assert_allclose(got.forward, [float(f - forward[0]) for f in forward[1:]], atol=2e-3)
+    np.testing.assert_allclose(got.reverse, [float(r - reverse[0]) for r in reverse[1:]], atol=2e-3)
+    exact = next(Engine(model, "cpu", reverse_complement=True).score([site]))
+    assert np.abs(got.forward - exact.forward).max() > 1e-3  # bounded really differs
+
+
+def test_stream_follows_its_stretches(model, contig):
+    """Each substitution: left context from its stretch's start, mutant vs reference summed
+    over the replacement and ``downstream`` nt; unbounded, the whole-sequence LLR."""
+    tokens = contig[40000:42000]
+    cassette = encode("TAATAATAATAGTGA")
+    subs = [Substitution(p, cassette, p) for p in (100, 700, 1300, 1500)]
+    mutants = []
+    for s in subs:
+        mutant = tokens.copy()
+        mutant[s.start : s.start + 15] = cassette
+        mutants.append(mutant)
+    whole = stream_substitutions(model, tokens, subs, tile=8000, downstream=4000, device="cpu")
+    totals = sequence_log_likelihoods(model, [tokens, *mutants], "cpu")
+    rc = sequence_log_likelihoods(model, [reverse_complement_tokens(t) for t in [tokens, *mutants]],
+                                  "cpu")
+    for s, m, r, score in zip(subs, totals[1:], rc[1:], whole, strict=True):
+        assert score.key == s.key
+        np.testing.assert_allclose(score.forward, m - totals[0], atol=2e-3)
+        np.testing.assert_allclose(score.reverse, r - rc[0], atol=2e-3)
+    # tile 800: a stretch starts 200 nt before its first substitution (not before 0) and
+    # holds those starting within 800 nt of its start: [0: 100, 700], [1100: 1300, 1500]
+    bounded = stream_substitutions(model, tokens, subs, tile=800, downstream=60,
+                                   reverse_complement=False, device="cpu")
+    for s, m, offset, score in zip(subs, mutants, (0, 0, 1100, 1100), bounded, strict=True):
+        stop = s.start + 15 + 60
+        with torch.inference_mode():
+            ll = model.log_probs(torch.from_numpy(np.stack([tokens[offset:stop], m[offset:stop]])
+                                                  .astype(np.int64))).double().numpy()
+        expected = ll[1, s.start - offset :].sum() - ll[0, s.start - offset :].sum()
+        np.testing.assert_allclose(score.forward, expected, atol=2e-3)
+        assert score.reverse is None
+
+
+def test_genome_stream_unbounded_equals_the_windowed_protocol(model, mycoplasma):
+    """On a linear contig, windows larger than twice the contig are the whole contig, and a
+    stream whose first stretch holds every gene and whose downstream reaches the end is the
+    same computation: equal scores."""
+    genes = [g for g in mycoplasma.features_of("CDS") if g.contig == SMALL]
+    window = 1 << 14  # > 4 x 2,683 nt: one stretch from 0 holds every cassette
+    plan = plan_knockouts(mycoplasma, genes, window=window, offset=12)
+    assert len(plan.knockouts) == 4
+    assert all(k.reference.size == 2683 for k in plan.knockouts)
+    exact = score_knockouts(plan.knockouts, model, device="cpu")
+    streamed = stream_knockouts(plan.knockouts, plan.genome, model, window=window,
+                                downstream=window, device="cpu")
+    np.testing.assert_allclose(streamed, exact, atol=2e-3)
+
+
+def test_genome_stream_circular_wraps_the_origin(model, mycoplasma):
+    genes = [g for g in mycoplasma.features_of("CDS") if g.contig == SMALL]
+    plan = plan_knockouts(mycoplasma, genes, window=1024, offset=12, circular=True)
+    first = plan.knockouts[0]
+    assert first.cassette_genomic[0] < 1024 // 4  # inside the warm-up of a linear stream
+    linear = stream_knockouts(plan.knockouts, plan.genome, model, window=1024, downstream=64,
+                              device="cpu")
+    circular = stream_knockouts(plan.knockouts, plan.genome, model, window=1024, downstream=64,
+                                circular=True, device="cpu")
+    # the first gene sees the contig's end as left context only when circular; the others
+    # have their full warm-up on the contig either way
+    assert abs(linear[0] - circular[0]) > 1e-4
+    np.testing.assert_allclose(linear[2:], circular[2:], atol=2e-3)
+
+
+def test_bad_scoring_options_are_user_errors():
+    with pytest.raises(DnahnetError, match="--precision fp16"):
+        check_scoring_options("cpu", precision="fp16")
+    with pytest.raises(DnahnetError, match="--workers 0"):
+        check_scoring_options("cpu", workers=0)
+    with pytest.raises(DnahnetError, match="--downstream 0"):
+        check_scoring_options("cpu", downstream=0)
+
+
+def test_alleles_longer_than_the_window_are_scored_at_the_breakpoint(model, contig, tmp_path):
+    """A 50-kb deletion and a 20-kb insertion: windows of W nt starting W/2 before POS, the
+    LLR of those two windows, flagged and counted; the model sees a few windows' worth of
+    positions (bounded cost), never the 50 kb."""
+    seq = decode(contig)
+    fasta = tmp_path / "ref.fa.gz"
+    with gzip.open(fasta, "wt") as handle:
+        handle.write(f">{CONTIG}\n{seq}\n")
+    dele, ins = 100_000, 180_000  # 0-based REF starts
+    inserted = seq[1000:21000]
+    vcf = tmp_path / "sv.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        f"{CONTIG}\t{dele + 1}\tdel50k\t{seq[dele : dele + 50_001]}\t{seq[dele]}\t.\t.\t.\n"
+        f"{CONTIG}\t{ins + 1}\tins20k\t{seq[ins]}\t{seq[ins] + inserted}\t.\t.\t.\n"
+    )
+    positions = []
+    hook = model.register_forward_pre_hook(lambda _m, args: positions.append(args[0].numel()))
+    try:
+        summary = score_vcf(vcf, fasta, tmp_path / "out.tsv", model, device="cpu",
+                            options=ScoreOptions(window=W))
+    finally:
+        hook.remove()
+    assert summary.long_alleles == 2 and summary.scored == 2
+    assert sum(positions) <= 2 * 2 * 2 * W  # 2 records x 2 strands x (REF + ALT) windows
+    rows = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
+    header, rows = rows[0], rows[1:]
+    llr = {r[header.index("pos")]: float(r[header.index("llr")]) for r in rows}
+    flags = {r[header.index("pos")]: r[header.index("flags")] for r in rows}
+    assert all("LONG_ALLELE" in f for f in flags.values())
+    for start, ref_len, alt in ((dele, 50_001, seq[dele]), (ins, 1, seq[ins] + inserted)):
+        left = start - W // 2
+        ref_window = encode(seq[left : left + W])
+        alt_window = encode((seq[left:start] + alt + seq[start + ref_len :])[:W])
+        windows = [ref_window, alt_window]
+        windows += [reverse_complement_tokens(w) for w in windows]
+        t = sequence_log_likelihoods(model, windows, "cpu")
+        expected = ((t[1] - t[0]) + (t[3] - t[2])) / 2
+        assert abs(llr[str(start + 1)] - expected) < 2e-3
+
+
+def test_cli_genome_stream_and_option_errors(tmp_path):
+    """The opt-in flags through the command line: the stream ranks every gene (lowest
+    score first) and reports genes/s; a bad --precision is one error line, no output."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ranking.tsv"
+    cmd = [
+        sys.executable, "-m", "dnahnet_cli", "essentiality",
+        str(DEMO / "phage_vt2_sakai.fna.gz"), str(DEMO / "phage_vt2_sakai.gff.gz"),
+        "--config", "dnahnet-tiny", "--window", "512", "--genome-stream", "--downstream", "64",
+        "--device", "cpu", "-o", str(out),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "essentiality: 83 CDS scored" in done.stderr and "genes/s" in done.stderr
+    rows = out.read_text().splitlines()
+    assert len(rows) == 1 + 83
+    scores = [float(r.split("\t")[rows[0].split("\t").index("score")]) for r in rows[1:]]
+    assert np.all(np.isfinite(scores)) and scores == sorted(scores)
+    cmd[cmd.index("-o") + 1] = str(tmp_path / "bad.tsv")
+    done = subprocess.run(cmd + ["--precision", "fp16"], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "dnahnet: error: --precision fp16: expected one of fp32, bf16"
+    ]
+    assert not (tmp_path / "bad.tsv").exists()
