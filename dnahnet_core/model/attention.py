@@ -10,7 +10,7 @@ Kernels, chosen by `Attention.forward`:
   (W + block) / W of the band's (1.125x with the default block W / 8), O(L * W) in time
   and memory, never an L x L matrix.
 - `masked_attention`: continuing from a state (cached keys, per-element positions,
-  padding that may sit between cached and new keys): blockwise with explicit masks.
+  padding that may sit between cached and new keys): the same blocks with explicit masks.
 - `attention_reference`: the dense masked definition; tests compare both kernels with it.
 
 Tensors are head-major and contiguous, [b, h, t, d], which is what SDPA runs fastest on.
@@ -107,17 +107,18 @@ def masked_attention(q, q_pos, keys, values, key_pos, key_valid, window, cached)
     """Attention of new queries on cached + new keys, one block of queries at a time.
 
     q [b, h, t, d]; keys/values [b, h, cached + t, d]; positions per element. Cached keys
-    are few (trimmed to the window) and may be interleaved with padding, so every block
-    sees all of them; new keys only from the window.
+    (trimmed to the window, maybe interleaved with padding) precede every new key, so only
+    the first `window` queries can see them; a block of W/8 queries sees the new keys of
+    its window: about 1.125x the band's work, as in `sliding_window_attention`.
     """
     t = q.shape[2]
-    block = window or t
+    block = t if window is None else max(window // 8, 1)
     outputs = []
     for start in range(0, t, block):
         stop = min(start + block, t)
-        first = cached + (0 if window is None else max(0, start - block + 1))
-        index = torch.cat([torch.arange(cached, device=q.device),
-                           torch.arange(first, cached + stop, device=q.device)])
+        first = 0 if window is None else max(0, start - window + 1)
+        parts = [torch.arange(cached, device=q.device)] if window is None or start < window else []
+        index = torch.cat(parts + [torch.arange(cached + first, cached + stop, device=q.device)])
         allowed = _allowed(q_pos[:, start:stop], key_pos[:, index], key_valid[:, index], window)
         # a padded query attends to itself, so no row is empty (no NaN)
         own = cached + torch.arange(start, stop, device=q.device)
