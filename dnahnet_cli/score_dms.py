@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import input_file, output_file
+from dnahnet_cli.validate import input_file, output_file, supported_genetic_code
 
 
 class Damaging(str, Enum):
@@ -51,6 +51,7 @@ def command(
     genetic_code: int = typer.Option(
         11, "--genetic-code",
         help="NCBI genetic code of the CDS: 11 (bacteria), 4 (Mycoplasma: TGA = Trp), 1, 25.",
+        callback=supported_genetic_code,
     ),
     damaging: Damaging = typer.Option(
         Damaging.low, "--damaging",

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, input_file
+from dnahnet_cli.validate import at_least, input_file, supported_genetic_code
 
 
 def command(
@@ -53,6 +53,7 @@ def command(
         None, "--genetic-code",
         help="With --annotation: NCBI genetic code for every CDS (default: the annotation's "
         "transl_table, else 11).",
+        callback=supported_genetic_code,
     ),
 ) -> None:
     """Score SNVs, MNVs and indels: LLR = log P(ALT window) - log P(REF window)."""

@@ -515,8 +515,8 @@ def _cases() -> list[Case]:
         bad("score-variants", "annotation", [*SV, "--annotation", "binary.bin"], "binary.bin"),
         bad("score-variants", "annotation", [*SV, "--annotation", "phix.fa"], "phix.fa"),
         bad("score-variants", "option-value", [*SV, "--genetic-code", "4"], "--annotation"),
-        bad("score-variants", "option-value", [*SV, "--annotation", "subset.gff.gz",
-                                               "--genetic-code", "7"], "--genetic-code"),
+        usage("score-variants", "range", [*SV, "--annotation", "subset.gff.gz",
+                                          "--genetic-code", "7"], "--genetic-code"),
     ]
     # ---------------------------------------------------------------- score-dms
     sd_in = ("-s", "dms_context.fa", "--cds", SD[5], *TINY)
@@ -525,8 +525,8 @@ def _cases() -> list[Case]:
         usage("score-dms", "usage", [*SD, "-o", "o.tsv", "--window", "x"], "--window"),
         usage("score-dms", "range", [*SD, "-o", "o.tsv", "--window", "0"], "--window"),
         usage("score-dms", "range", [*SD, "-o", "o.tsv", "--batch-size", "0"], "--batch-size"),
-        bad("score-dms", "option-value", [*SD, "-o", "o.tsv", "--genetic-code", "7"],
-            "--genetic-code"),
+        usage("score-dms", "range", [*SD, "-o", "o.tsv", "--genetic-code", "7"],
+              "--genetic-code"),
         bad("score-dms", "option-value", [*SD[:5], "bogus", *SD[6:], "-o", "o.tsv"], "bogus"),
         bad("score-dms", "option-value", [*SD[:5], "100-5000000:+", *SD[6:], "-o", "o.tsv"],
             "100-5000000"),

@@ -407,12 +407,12 @@ def test_genetic_code_needs_an_annotation_and_a_known_table(tmp_path):
     fasta = DEMO_DATA / "mycoplasma_alvi.fna.gz"
     base = [sys.executable, "-m", "dnahnet_cli", "score-variants", str(vcf), "-r", str(fasta),
             "--model", "dnahnet-tiny", "-o", str(tmp_path / "o.vcf")]
-    for extra, message in (
-        (["--genetic-code", "4"], "dnahnet: error: --genetic-code needs --annotation"),
-        (["--genetic-code", "2", "--annotation", str(DEMO_DATA / "mycoplasma_alvi.gff.gz")],
-         "dnahnet: error: --genetic-code 2 is not supported"),
+    for extra, code, message in (
+        (["--genetic-code", "4"], 1, "dnahnet: error: --genetic-code needs --annotation"),
+        (["--genetic-code", "2", "--annotation", str(DEMO_DATA / "mycoplasma_alvi.gff.gz")], 2,
+         "dnahnet: error: Invalid value for '--genetic-code': 2: not a supported code"),
     ):
         done = subprocess.run(base + extra, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 1 and done.stderr.startswith(message), done.stderr
+        assert done.returncode == code and done.stderr.startswith(message), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.vcf").exists()
