@@ -63,7 +63,9 @@ Opt-in approximations and speed (the default is the exact fp32 protocol):
 * ``workers=N`` (CPU): N processes, each with one torch thread and a copy of the model,
   score whole chunks; the chunks and their computation are those of one process, so the
   scores are the same, in input order. ``ModelWorkers`` is the pool; pass one as
-  ``workers=`` to share it between calls.
+  ``workers=`` to share it between calls. The processes are spawned (a fresh
+  interpreter imports torch, ~2 s each): a script that uses them needs the usual
+  ``if __name__ == "__main__":`` guard.
 
 Per-position outputs (likelihood, segments)
 -------------------------------------------
