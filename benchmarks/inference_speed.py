@@ -21,6 +21,7 @@ import time
 
 import torch
 
+from dnahnet_core.device import keep_freed_memory
 from dnahnet_core.model import build_model, load_config, load_model
 from dnahnet_core.model.flops import flops_per_nucleotide
 
@@ -76,8 +77,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--max-seconds", type=float, default=120.0,
                         help="skip a model whose first run at a length took longer than this")
+    parser.add_argument("--glibc-default-malloc", action="store_true",
+                        help="leave glibc's malloc as it is (see keep_freed_memory)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.glibc_default_malloc:
+        keep_freed_memory()  # as the dnahnet command does
     device = torch.device(args.device)
     models = {name: load(name).to(device) for name in args.models}
     peak = {"fp32": matmul_gflops(torch.float32, device),

@@ -155,4 +155,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    from dnahnet_core.device import keep_freed_memory
+
+    keep_freed_memory()
     sys.exit(run())

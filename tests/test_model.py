@@ -99,6 +99,34 @@ def test_padding_does_not_change_valid_positions():
     torch.testing.assert_close(a.ratio_loss, b.ratio_loss, rtol=1e-5, atol=1e-5)
 
 
+def test_a_mamba_layer_in_cpu_blocks_equals_one_pass():
+    """Long inputs run in cache-sized blocks on a CPU: same outputs, states and gradients."""
+    from dataclasses import replace
+
+    from dnahnet_core.model.blocks import MambaLayer
+
+    ssm = replace(load_config("dnahnet-tiny").ssm, chunk_size=8)
+    torch.manual_seed(0)
+    layer = MambaLayer(16, ssm)
+    assert layer.block_length % ssm.chunk_size == 0
+    x = torch.randn(2, 75, 16, requires_grad=True)
+    valid = torch.ones(2, 75, dtype=torch.bool)
+    valid[1, 50:] = False  # padding at the right end, across block boundaries
+
+    def run(block_length):
+        layer.block_length = block_length
+        out, state = layer(x, valid, return_state=True)
+        grads = torch.autograd.grad(out[valid].square().sum(), [x, *layer.parameters()])
+        return out, state, grads
+
+    one_pass, blocks = run(10**9), run(16)
+    torch.testing.assert_close(blocks[0][valid], one_pass[0][valid], rtol=1e-5, atol=1e-6)
+    for got, want in zip([*blocks[1], *blocks[2]], [*one_pass[1], *one_pass[2]]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    layer.block_length = 16
+    assert layer(x, valid)[1] is None  # no state unless asked for
+
+
 @pytest.mark.parametrize("length", [16, 50, 100])
 @pytest.mark.parametrize("block", [None, 4, 16])
 def test_sliding_window_attention_equals_dense_reference(length, block):

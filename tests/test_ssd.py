@@ -40,6 +40,21 @@ def test_chunked_scan_gradients_equal_sequential():
         torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-8)
 
 
+def test_strong_decays_equal_sequential_values_and_gradients():
+    """Chunks whose decay spans far more than exp(-80) (clamped inside the chunk product)."""
+    x, dt, A, B, C = _inputs(40, seed=1)
+    dt = (dt * 30).requires_grad_()  # ~ -20 per step: exp(-300) across a chunk of 16
+    x.requires_grad_()
+    y, final = ssd_scan(x, dt, A, B, C, chunk_size=16)
+    y_ref, final_ref = ssd_reference(x, dt, A, B, C)
+    torch.testing.assert_close(y, y_ref, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(final, final_ref, rtol=1e-9, atol=1e-12)
+    got = torch.autograd.grad(y.square().sum(), [x, dt])
+    want = torch.autograd.grad(y_ref.square().sum(), [x, dt])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-8, atol=1e-10)
+
+
 def test_initial_state_continues_the_scan():
     x, dt, A, B, C = _inputs(50)
     y_full, final_full = ssd_scan(x, dt, A, B, C, chunk_size=16)

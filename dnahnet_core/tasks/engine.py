@@ -104,7 +104,7 @@ import numpy as np
 import torch
 
 from dnahnet_core.alphabet import N, reverse_complement_tokens
-from dnahnet_core.device import resolve_device
+from dnahnet_core.device import keep_freed_memory, resolve_device
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.tasks.windows import plan_tiles
 from dnahnet_core.train.precision import autocast
@@ -222,6 +222,7 @@ _WORKER_MODEL: list = []  # in a worker process: its copy of the model
 
 def _start_worker(model) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    keep_freed_memory()
     torch.set_num_threads(1)
     _WORKER_MODEL.append(model.eval())
 
