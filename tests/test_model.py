@@ -99,6 +99,24 @@ def test_padding_does_not_change_valid_positions():
     torch.testing.assert_close(a.ratio_loss, b.ratio_loss, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["dnahnet-tiny", "default"])
+def test_boundaries_alone_equal_the_forward_passes(name):
+    """DnaLM.boundaries (encoders and routers only) gives forward's stages exactly."""
+    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
+    tokens = _tokens(700, batch=2, seed=3)
+    mask = torch.ones_like(tokens, dtype=torch.bool)
+    mask[1, 500:] = False
+    with torch.inference_mode():
+        full = model(tokens, mask).stages
+        alone = model.boundaries(tokens, mask)
+    assert len(alone) == len(full) == model.config.num_stages
+    for a, f in zip(alone, full):
+        assert torch.equal(a.boundary_mask, f.boundary_mask)
+        torch.testing.assert_close(a.boundary_prob, f.boundary_prob, rtol=0, atol=0)
+        assert a.compression == f.compression
+    assert 0 < full[0].boundary_mask[0, :500].float().mean() < 1  # real, varied boundaries
+
+
 def test_a_mamba_layer_in_cpu_blocks_equals_one_pass():
     """Long inputs run in cache-sized blocks on a CPU: same outputs, states and gradients."""
     from dataclasses import replace

@@ -100,6 +100,11 @@ def test_batches_and_workers_give_the_single_process_scores(model, sites, contig
                                  device="cpu")
     np.testing.assert_allclose(tiled.log_probs, alone.log_probs, rtol=0, atol=1e-5)
     np.testing.assert_array_equal(tiled.boundary_mask, alone.boundary_mask)
+    routed = stitched_predictions(model, tokens, context=500, stride=700, batch_size=2,
+                                  device="cpu", boundaries_only=True)  # what segments runs
+    assert routed.log_probs is None
+    np.testing.assert_array_equal(routed.boundary_mask, alone.boundary_mask)
+    np.testing.assert_array_equal(routed.boundary_prob, alone.boundary_prob)
     here = stream_substitutions(model, tokens, substitutions, tile=1200, downstream=300,
                                 device="cpu")
     assert [s.key for s in streamed] == [s.key for s in substitutions]

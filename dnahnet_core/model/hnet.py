@@ -78,11 +78,7 @@ class HNetStage(nn.Module):
         h, enc_state = self.encoder(x, valid, get("encoder"), return_state)[:2]
         p, route_state = self.router(h, valid, get("router"), return_state)
         boundary = (p >= 0.5) & valid
-
-        chunks, chunk_valid, order = chunk(h, boundary)
-        if self.pad_dimension is not None:
-            pad = self.pad_dimension.to(chunks.dtype).expand(*chunks.shape[:2], -1)
-            chunks = torch.cat([chunks, pad], dim=-1)
+        chunks, chunk_valid, order = self._chunks(h, boundary)
         inner_out, inner_state, inner_stats = self.inner(
             chunks, chunk_valid, get("inner"), return_state
         )
@@ -101,6 +97,26 @@ class HNetStage(nn.Module):
             new_state = StageState(enc_state, route_state, inner_state, last, dec_state)
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)] + inner_stats
         return out, new_state, stats
+
+    def route(self, x: torch.Tensor, valid: torch.Tensor) -> list[RawStageStats]:
+        """The boundaries of this and the inner stages alone: encoders and routers, none of
+        the inner network or the decoders (the same values as ``forward``'s stats)."""
+        h = self.encoder(x, valid)[0]
+        p = self.router(h, valid)[0]
+        boundary = (p >= 0.5) & valid
+        stats = [RawStageStats(p, boundary, valid, self.target_ratio)]
+        if isinstance(self.inner, HNetStage):
+            chunks, chunk_valid, _ = self._chunks(h, boundary)
+            stats += self.inner.route(chunks, chunk_valid)
+        return stats
+
+    def _chunks(self, h: torch.Tensor, boundary: torch.Tensor):
+        """The selected positions, left-aligned and widened to the inner width."""
+        chunks, chunk_valid, order = chunk(h, boundary)
+        if self.pad_dimension is not None:
+            pad = self.pad_dimension.to(chunks.dtype).expand(*chunks.shape[:2], -1)
+            chunks = torch.cat([chunks, pad], dim=-1)
+        return chunks, chunk_valid, order
 
 
 def walk_levels(backbone: nn.Module):

@@ -84,11 +84,10 @@ class DnaLM(nn.Module):
         nn.init.normal_(self.head.weight, std=0.02)
 
     def forward(self, tokens, mask=None, state: ModelState | None = None, return_state=False):
-        b, length = tokens.shape
+        length = tokens.shape[1]
         valid = torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()
         if state is None:
-            tokens = torch.cat([tokens.new_full((b, 1), self.bos), tokens], dim=1)
-            valid = torch.cat([valid.new_ones(b, 1), valid], dim=1)
+            tokens, valid = self._with_bos(tokens, valid)
         h = self.embedding(tokens.long())
         h, backbone_state, raw_stats = self.backbone(
             h, valid, None if state is None else state.backbone, return_state
@@ -102,6 +101,22 @@ class DnaLM(nn.Module):
         stages, total_ratio_loss = self._stage_stats(raw_stats, drop_first=state is None)
         new_state = ModelState(backbone_state, next_logits.detach()) if return_state else None
         return LMOutput(logits, total_ratio_loss, stages, new_state)
+
+    def boundaries(self, tokens, mask=None) -> list[StageStats]:
+        """The per-stage boundaries of ``forward(tokens, mask).stages``, computed with the
+        encoders and routers only (about half the work of a forward pass)."""
+        if not self.config.num_stages:
+            return []
+        valid = torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()
+        tokens, valid = self._with_bos(tokens, valid)
+        raw_stats = self.backbone.route(self.embedding(tokens.long()), valid)
+        return self._stage_stats(raw_stats, drop_first=True)[0]
+
+    def _with_bos(self, tokens, valid):
+        """A fresh sequence starts with the BOS token (always valid)."""
+        b = tokens.shape[0]
+        tokens = torch.cat([tokens.new_full((b, 1), self.bos), tokens], dim=1)
+        return tokens, torch.cat([valid.new_ones(b, 1), valid], dim=1)
 
     def _stage_stats(self, raw_stats, drop_first: bool):
         """Compose each stage's routing onto nucleotides; sum the ratio losses."""

@@ -79,6 +79,10 @@ Per-position outputs (likelihood, segments)
     p = stitched_predictions(model, tokens, context=8192, stride=None, batch_size=8)
     p.log_probs [L], p.boundary_prob [stages, L], p.boundary_mask [stages, L]
 
+``boundaries_only=True`` (both functions; segments uses it) runs the encoders and routers
+alone (``DnaLM.boundaries``: the same boundaries, about half the work); ``log_probs`` is
+then None.
+
 ``stitched_predictions`` runs the tiles of ``windows.plan_tiles`` (every kept position
 has at least ``context`` nucleotides of left context) and keeps each tile's kept range;
 memory is one batch of tiles plus a few numbers per position.
@@ -178,7 +182,7 @@ class SiteScore:
 
 @dataclass
 class WindowOutput:
-    log_probs: np.ndarray
+    log_probs: np.ndarray | None
     boundary_prob: list[np.ndarray] = field(default_factory=list)
     boundary_mask: list[np.ndarray] = field(default_factory=list)
     hidden: list[np.ndarray] = field(default_factory=list)
@@ -665,6 +669,7 @@ def forward_windows(
     *,
     hidden_of: Sequence[torch.nn.Module] = (),
     precision: str = "fp32",
+    boundaries_only: bool = False,
 ) -> Iterator[WindowOutput]:
     """Per-position log-probabilities and per-stage boundaries of each window, in order;
     with ``hidden_of``, also the output of those modules of the model (forward hooks)."""
@@ -676,7 +681,7 @@ def forward_windows(
     ]
     try:
         yield from _forward_windows(
-            model, windows, device, batch_size, captured, len(hooks), precision
+            model, windows, device, batch_size, captured, len(hooks), precision, boundaries_only
         )
     finally:
         for hook in hooks:
@@ -687,7 +692,8 @@ def _keep_output(store: dict, key: int, module, inputs, output) -> None:
     store[key] = output[0] if isinstance(output, tuple) else output
 
 
-def _forward_windows(model, windows, device, batch_size, captured, n_hidden, precision):
+def _forward_windows(model, windows, device, batch_size, captured, n_hidden, precision,
+                     boundaries_only):
     with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(windows), batch_size):
             rows = windows[start : start + batch_size]
@@ -696,15 +702,18 @@ def _forward_windows(model, windows, device, batch_size, captured, n_hidden, pre
                 torch.arange(tokens.shape[1], device=device)[None, :]
                 < torch.from_numpy(lengths).to(device)[:, None]
             )
-            out = model(tokens, mask=mask)
-            logp = _token_log_probs(out.logits, tokens).float().cpu().numpy()
-            stages = list(getattr(out, "stages", None) or [])
+            if boundaries_only:
+                stages, logp = model.boundaries(tokens, mask=mask), None
+            else:
+                out = model(tokens, mask=mask)
+                logp = _token_log_probs(out.logits, tokens).float().cpu().numpy()
+                stages = list(getattr(out, "stages", None) or [])
             probs = [s.boundary_prob.float().cpu().numpy() for s in stages]
             masks = [s.boundary_mask.cpu().numpy() for s in stages]
             hidden = [captured.pop(k).float().cpu().numpy() for k in range(n_hidden)]
             for i, n in enumerate(lengths):
                 yield WindowOutput(
-                    log_probs=logp[i, :n],
+                    log_probs=None if logp is None else logp[i, :n],
                     boundary_prob=[p[i, :n] for p in probs],
                     boundary_mask=[m[i, :n] for m in masks],
                     hidden=[h[i] for h in hidden],
@@ -713,7 +722,7 @@ def _forward_windows(model, windows, device, batch_size, captured, n_hidden, pre
 
 @dataclass
 class Predictions:
-    log_probs: np.ndarray  # [L] float32, log P(x_t | x_<t)
+    log_probs: np.ndarray | None  # [L] float32, log P(x_t | x_<t); None: boundaries_only
     boundary_prob: np.ndarray  # [stages, L] float32
     boundary_mask: np.ndarray  # [stages, L] bool
 
@@ -729,6 +738,7 @@ def stitched_predictions(
     precision: str = "fp32",
     workers: int | ModelWorkers = 1,
     on_progress: Callable[[int], None] | None = None,
+    boundaries_only: bool = False,
 ) -> Predictions:
     """Per-position predictions of a sequence of any length (see the module docstring);
     ``on_progress(n)`` is called with the number of positions kept after each tile.
@@ -740,20 +750,21 @@ def stitched_predictions(
     tiles = plan_tiles(length, context, stride or context) if length else []
     stages = model.config.num_stages
     result = Predictions(
-        np.zeros(length, dtype=np.float32),
+        None if boundaries_only else np.zeros(length, dtype=np.float32),
         np.zeros((stages, length), dtype=np.float32),
         np.zeros((stages, length), dtype=bool),
     )
     views = [tokens[t.start : t.end] for t in tiles]
     tasks = [
-        (device, precision, batch_size, views[i : i + batch_size])
+        (device, precision, batch_size, boundaries_only, views[i : i + batch_size])
         for i in range(0, len(views), batch_size)
     ]
     with _workers_for(model, workers) as pool:
         outputs = (out for batch in pool.map(_window_outputs, tasks) for out in batch)
         for t, out in zip(tiles, outputs, strict=True):
             keep = slice(t.keep_start - t.start, t.keep_end - t.start)
-            result.log_probs[t.keep_start : t.keep_end] = out.log_probs[keep]
+            if result.log_probs is not None:
+                result.log_probs[t.keep_start : t.keep_end] = out.log_probs[keep]
             for s in range(stages):
                 result.boundary_prob[s, t.keep_start : t.keep_end] = out.boundary_prob[s][keep]
                 result.boundary_mask[s, t.keep_start : t.keep_end] = out.boundary_mask[s][keep]
@@ -762,5 +773,7 @@ def stitched_predictions(
     return result
 
 
-def _window_outputs(model, device, precision, batch_size, views) -> list[WindowOutput]:
-    return list(forward_windows(model, views, device, batch_size, precision=precision))
+def _window_outputs(model, device, precision, batch_size, boundaries_only,
+                    views) -> list[WindowOutput]:
+    return list(forward_windows(model, views, device, batch_size, precision=precision,
+                                boundaries_only=boundaries_only))

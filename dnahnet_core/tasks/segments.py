@@ -107,7 +107,7 @@ def segment_contig(
     chosen = _choose_stages(model.config.num_stages, stages)
     predictions = stitched_predictions(
         model, tokens, context=context, stride=stride, batch_size=batch_size, device=device,
-        precision=precision, workers=workers, on_progress=on_progress,
+        precision=precision, workers=workers, on_progress=on_progress, boundaries_only=True,
     )
     rows = [stage - 1 for stage in chosen]
     prob = predictions.boundary_prob[rows]
