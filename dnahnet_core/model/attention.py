@@ -137,6 +137,10 @@ def attention_reference(q, q_pos, keys, values, key_pos, key_valid, window):
     return (weights @ values.float()).to(q.dtype)
 
 
+def _cpu_bf16_training(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype == torch.bfloat16 and torch.is_grad_enabled()
+
+
 class Attention(nn.Module):
     def __init__(self, d_model: int, num_heads: int, window: int | None, rope_base: float):
         super().__init__()
@@ -163,6 +167,10 @@ class Attention(nn.Module):
             q, k, v = self.project(x, positions)
             if self.window is None:
                 out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            elif _cpu_bf16_training(q):
+                # the CPU's masked bf16 SDPA backward is 1.3x slower than fp32's
+                out = sliding_window_attention(q.float(), k.float(), v.float(), self.window)
+                out = out.to(q.dtype)
             else:
                 out = sliding_window_attention(q, k, v, self.window)
             keys, values, cached = k, v, 0
