@@ -26,16 +26,22 @@ PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
             precision: str) -> dict:
+    """``precision``: fp32 or bf16, with ``+compile`` for ``dnahnet train --compile``."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from dnahnet_core.device import keep_freed_memory
     from dnahnet_core.model import build_model, load_config
+    from dnahnet_core.train.compile import compiled_for_training
     from dnahnet_core.train.metrics import token_nll
     from dnahnet_core.train.optim import build_optimizer
     from dnahnet_core.train.precision import autocast
 
+    keep_freed_memory()  # as the dnahnet command does
+    precision, _, compile_flag = precision.partition("+")
     dev = torch.device(device)
     model = build_model(load_config(model_name), seed=0).to(dev)
+    net = compiled_for_training(model, dev) if compile_flag == "compile" else model
     params = sum(p.numel() for p in model.parameters())
     opt = build_optimizer(model, lr=1e-3)
     gen = torch.Generator().manual_seed(0)
@@ -44,7 +50,7 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
 
     def step() -> None:
         with autocast(dev, precision):
-            out = model(tokens, mask)
+            out = net(tokens, mask)
         loss = token_nll(out.logits, tokens, mask) / mask.sum() + 0.03 * out.ratio_loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -56,8 +62,10 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
             torch.cuda.synchronize()
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    step()  # warm-up (allocations, kernel compilation)
+    start = time.perf_counter()
+    step()  # warm-up (allocations, kernel compilation, torch.compile)
     sync()
+    warmup_s = time.perf_counter() - start
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []
@@ -69,7 +77,8 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
     seconds = sorted(times)[len(times) // 2]
     result = {
         "model": model_name, "params": params, "length": length, "batch": batch,
-        "device": device, "precision": precision, "step_s": seconds,
+        "device": device, "precision": precision + ("+compile" if compile_flag else ""),
+        "step_s": seconds, "warmup_s": warmup_s,
         "nt_per_s": batch * length / seconds, "threads": torch.get_num_threads(),
     }
     if dev.type == "cuda":
@@ -113,8 +122,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto",
                         help="auto: CPU rows, plus GPU rows where CUDA is present; cpu; cuda")
     parser.add_argument("--precision", default="fp32", help="(child runs)")
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
-                        help="CPU precisions to compare; ratios are against the first")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "bf16+compile"],
+                        help="CPU precisions to compare (+compile: --compile); ratios are "
+                             "against the first")
     parser.add_argument("--child", default=None)
     args = parser.parse_args()
     if args.child:
@@ -134,7 +144,7 @@ def main() -> None:
         for m in args.models:
             rows.append(spawn(args, m, gpu, "bf16", {"DNAHNET_PURE_TORCH": "1"}))
             rows.append(spawn(args, m, gpu, "bf16", {}))
-    print(f"{'model':<20}{'device':<7}{'prec':<6}{'params':>11}{'s/step':>9}{'nt/s':>10}"
+    print(f"{'model':<20}{'device':<7}{'prec':<13}{'params':>11}{'s/step':>9}{'nt/s':>10}"
           f"{'memory':>14}{'MFU':>8}{'vs 1st':>9}")
     for r in rows:
         if "error" in r:
@@ -149,7 +159,7 @@ def main() -> None:
         base = next((b for b in rows if b.get("model") == r["model"] and "error" not in b
                      and b["device"] == r["device"]), r)
         speedup = f"{r['nt_per_s'] / base['nt_per_s']:.2f}x"
-        print(f"{r['model']:<20}{r['device']:<7}{r['precision']:<6}{r['params']:>11,}"
+        print(f"{r['model']:<20}{r['device']:<7}{r['precision']:<13}{r['params']:>11,}"
               f"{r['step_s']:>9.2f}{r['nt_per_s']:>10,.0f}{memory:>14}{mfu:>8}{speedup:>9}{path}")
     print(json.dumps(rows))
 

@@ -27,17 +27,29 @@ class MambaLayer(nn.Module):
         self.norm = RMSNorm(d_model)
         self.mixer = Mamba2(d_model, ssm)
         self.block_length = max(CPU_BLOCK_LENGTH // ssm.chunk_size, 1) * ssm.chunk_size
+        self.compiled_block = None  # set by compile_cpu_blocks
 
     def forward(self, x, valid, state=None, return_state=False):
         length = x.shape[1]
         if x.device.type != "cpu" or length <= self.block_length:
             return self._forward(x, valid, state, return_state)
+        compiled = self.compiled_block if torch.is_grad_enabled() else None  # training only
+        if state is None and compiled is not None:
+            state = self.mixer.zero_state(x)  # the same as none, and one graph for every block
         outputs = []
         for start in range(0, length, self.block_length):
             block = slice(start, start + self.block_length)
-            out, state = self._forward(x[:, block], valid[:, block], state, return_state=True)
+            step = self._forward
+            if compiled is not None and start + self.block_length <= length:
+                step = compiled
+            out, state = step(x[:, block], valid[:, block], state, return_state=True)
             outputs.append(out)
         return torch.cat(outputs, dim=1), state if return_state else None
+
+    def compile_cpu_blocks(self) -> None:
+        """Run full-length CPU blocks through torch.compile: their shapes repeat (one graph
+        per width), where the whole model's inner lengths change every call."""
+        self.compiled_block = torch.compile(self._forward, dynamic=False)
 
     def _forward(self, x, valid, state, return_state):
         out, state = self.mixer(self.norm(x), valid, state, return_state)

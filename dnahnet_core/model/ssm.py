@@ -74,6 +74,14 @@ class Mamba2(nn.Module):
         self.norm = GatedRMSNorm(self.d_inner)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
+    def zero_state(self, u: torch.Tensor) -> MambaState:
+        """The state before any input (what ``state=None`` means), for a batch like ``u``."""
+        b = u.shape[0]
+        return MambaState(
+            u.new_zeros(b, self.d_conv - 1, self.conv_dim),
+            u.new_zeros(b, self.nheads, self.headdim, self.d_state, dtype=torch.float32),
+        )
+
     def forward(self, u: torch.Tensor, valid: torch.Tensor, state: MambaState | None = None,
                 return_state: bool = False):
         b, t, _ = u.shape

@@ -335,7 +335,7 @@ def start_run(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     if options.compile:
-        net = compiled_for_training(net)
+        net = compiled_for_training(net, device)
     result = TrainResult(step=state.step, status="finished", run_dir=run_dir)
     run = Run(options, world, run_dir, precision, model, net, optimizer, schedule, stream,
               steps, warmup, train_set, val_set, save_weights, metrics, result)
