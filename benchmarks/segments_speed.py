@@ -10,7 +10,9 @@ line is JSON: Mbp/min per mode (CPU time of this process with one worker on a CP
 clock otherwise), the speed-up over the first mode, and the peak resident
 memory (ru_maxrss of this process and of its worker processes). Modes: ``previous``
 (batches of 4 tiles, the default before issue 12), ``exact`` (the engine's default
-batch), ``bf16`` (bf16 autocast), ``batch:N``. ``--workers`` applies to every mode.
+batch), ``bf16`` (bf16 autocast), ``batch:N``, ``stride:N`` (tiles of context + N, each
+keeping N bases: every base still has at least ``--context`` of left context).
+``--workers`` applies to every mode.
 """
 
 from __future__ import annotations
@@ -67,12 +69,13 @@ def main() -> None:
                 name, default_batch_size(torch.device(args.device))
             )
             precision = "bf16" if name == "bf16" else "fp32"
+            stride = int(value) if name == "stride" else args.stride
             clock = (time.process_time if args.device == "cpu" and args.workers == 1
                      else time.perf_counter)  # CPU time: steady on a loaded machine
             started = clock()
             with open(os.devnull, "w") as sink:
                 for contig in segment_genome(
-                    model, genome, context=args.context, stride=args.stride, batch_size=batch,
+                    model, genome, context=args.context, stride=stride, batch_size=batch,
                     device=args.device, precision=precision, workers=pool,
                 ):
                     sink.writelines(iter_segments_bed(contig))

@@ -35,14 +35,18 @@ class MambaLayer(nn.Module):
             return self._forward(x, valid, state, return_state)
         compiled = self.compiled_block if torch.is_grad_enabled() else None  # training only
         if state is None and compiled is not None:
-            state = self.mixer.zero_state(x)  # the same as none, and one graph for every block
+            # the same as none, and one graph for every block (later states carry gradients)
+            state = self.mixer.zero_state(x, requires_grad=True)
         outputs = []
         for start in range(0, length, self.block_length):
             block = slice(start, start + self.block_length)
-            step = self._forward
+            x_block, valid_block, step = x[:, block], valid[:, block], self._forward
             if compiled is not None and start + self.block_length <= length:
+                # fresh strides: a slice's would change with the input length (a recompile)
+                x_block, valid_block = (t.clone(memory_format=torch.contiguous_format)
+                                        for t in (x_block, valid_block))
                 step = compiled
-            out, state = step(x[:, block], valid[:, block], state, return_state=True)
+            out, state = step(x_block, valid_block, state, return_state=True)
             outputs.append(out)
         return torch.cat(outputs, dim=1), state if return_state else None
 

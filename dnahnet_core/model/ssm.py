@@ -74,12 +74,16 @@ class Mamba2(nn.Module):
         self.norm = GatedRMSNorm(self.d_inner)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
 
-    def zero_state(self, u: torch.Tensor) -> MambaState:
+    def zero_state(self, u: torch.Tensor, requires_grad: bool = False) -> MambaState:
         """The state before any input (what ``state=None`` means), for a batch like ``u``."""
-        b = u.shape[0]
+        b, device = u.shape[0], u.device.type
+        # the conv inputs are the input projection's output: autocast's dtype under autocast
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else u.dtype
         return MambaState(
-            u.new_zeros(b, self.d_conv - 1, self.conv_dim),
-            u.new_zeros(b, self.nheads, self.headdim, self.d_state, dtype=torch.float32),
+            u.new_zeros(b, self.d_conv - 1, self.conv_dim, dtype=dtype,
+                        requires_grad=requires_grad),
+            u.new_zeros(b, self.nheads, self.headdim, self.d_state, dtype=torch.float32,
+                        requires_grad=requires_grad),
         )
 
     def forward(self, u: torch.Tensor, valid: torch.Tensor, state: MambaState | None = None,
