@@ -22,14 +22,13 @@ import statistics
 import time
 
 import torch
+from train_speed import training_step  # this folder's: one step as `dnahnet train` takes it
 
 from dnahnet_core.device import keep_freed_memory
 from dnahnet_core.model import build_model, load_config
 from dnahnet_core.model.blocks import MambaLayer
 from dnahnet_core.train.compile import compiled_for_training
-from dnahnet_core.train.metrics import token_nll
 from dnahnet_core.train.optim import build_optimizer
-from dnahnet_core.train.precision import autocast
 
 MODES = ["fp32", "bf16", "fp32+compile", "bf16+compile"]
 
@@ -49,13 +48,7 @@ def measure(name: str, length: int, rounds: int, modes: list[str]) -> dict:
         for layer, block in zip(layers, compiled):
             layer.compiled_block = block if flag == "compile" else None
         start = time.perf_counter()
-        with autocast(cpu, precision):
-            out = model(tokens, mask)
-        loss = token_nll(out.logits, tokens, mask) / mask.sum() + 0.02 * out.ratio_loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        training_step(model, model, optimizer, tokens, mask, precision)
         return time.perf_counter() - start
 
     first_step = {mode: step(mode) for mode in modes}  # warm-up; compiles the "+compile" modes

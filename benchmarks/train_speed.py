@@ -24,6 +24,23 @@ import time
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
+def training_step(model, net, optimizer, tokens, mask, precision: str) -> None:
+    """One step as `dnahnet train` takes it: forward through ``net`` (the model, maybe
+    compiled), loss with the default ratio-loss weight, backward, clipping, AdamW."""
+    import torch
+
+    from dnahnet_core.train.metrics import token_nll
+    from dnahnet_core.train.precision import autocast
+
+    with autocast(tokens.device, precision):
+        out = net(tokens, mask)
+    loss = token_nll(out.logits, tokens, mask) / mask.sum() + 0.02 * out.ratio_loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
             precision: str) -> dict:
     """``precision``: fp32 or bf16, with ``+compile`` for ``dnahnet train --compile``."""
@@ -33,9 +50,7 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
     from dnahnet_core.device import keep_freed_memory
     from dnahnet_core.model import build_model, load_config
     from dnahnet_core.train.compile import compiled_for_training
-    from dnahnet_core.train.metrics import token_nll
     from dnahnet_core.train.optim import build_optimizer
-    from dnahnet_core.train.precision import autocast
 
     keep_freed_memory()  # as the dnahnet command does
     precision, _, compile_flag = precision.partition("+")
@@ -49,13 +64,7 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
     mask = torch.ones_like(tokens, dtype=torch.bool)
 
     def step() -> None:
-        with autocast(dev, precision):
-            out = net(tokens, mask)
-        loss = token_nll(out.logits, tokens, mask) / mask.sum() + 0.03 * out.ratio_loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        training_step(model, net, opt, tokens, mask, precision)
 
     def sync() -> None:
         if dev.type == "cuda":
