@@ -827,6 +827,8 @@ def test_a_stopped_run_ends_cleanly_and_removes_what_it_created(template, tmp_pa
         [sys.executable, "-m", "dnahnet_cli", "likelihood", "t4.fa.gz", *TINY, "--context",
          "512", "--per-position", "-o", "new/dir/ll.tsv"],
         cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a shell's background job inherits SIGINT ignored: give the command Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not list((work / "new" / "dir").glob(".ll.tsv.*")):

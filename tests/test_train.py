@@ -252,12 +252,13 @@ def test_sigint_saves_a_checkpoint_and_returns(tmp_path):
         if step == 3:
             os.kill(os.getpid(), signal.SIGINT)
 
+    before = signal.getsignal(signal.SIGINT)
     result = train(toy_options(tmp_path / "run", save_every=100), model=ToyLM(),
                    train_set=ListDataset(40), on_step=interrupt, show_progress=False)
     assert result.status == "interrupted"
     assert result.step == 4  # the step in flight when the signal arrived is completed
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [4]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
 
 
 def test_evaluate_uniform_model_gives_log2_5_bits():
