@@ -9,7 +9,7 @@ stitching + formatting of BED and per-stage bedGraph, written to /dev/null); the
 line is JSON: Mbp/min per mode (CPU time of this process with one worker on a CPU, wall
 clock otherwise), the speed-up over the first mode, and the peak resident
 memory (ru_maxrss of this process and of its worker processes). Modes: ``previous``
-(batches of 4 tiles, the default before issue 12), ``exact`` (the engine's default
+(batches of 4 tiles, the batch size before issue 12), ``exact`` (the engine's default
 batch), ``bf16`` (bf16 autocast), ``batch:N``, ``stride:N`` (tiles of context + N, each
 keeping N bases: every base still has at least ``--context`` of left context).
 ``--workers`` applies to every mode.

@@ -75,9 +75,9 @@ class HNetStage(nn.Module):
         def get(field):
             return None if state is None else getattr(state, field)
 
-        h, enc_state = self.encoder(x, valid, get("encoder"), return_state)[:2]
-        p, route_state = self.router(h, valid, get("router"), return_state)
-        boundary = (p >= 0.5) & valid
+        h, enc_state, p, route_state, boundary = self._encode_and_route(
+            x, valid, get("encoder"), get("router"), return_state
+        )
         chunks, chunk_valid, order = self._chunks(h, boundary)
         inner_out, inner_state, inner_stats = self.inner(
             chunks, chunk_valid, get("inner"), return_state
@@ -101,14 +101,20 @@ class HNetStage(nn.Module):
     def route(self, x: torch.Tensor, valid: torch.Tensor) -> list[RawStageStats]:
         """The boundaries of this and the inner stages alone: encoders and routers, none of
         the inner network or the decoders (the same values as ``forward``'s stats)."""
-        h = self.encoder(x, valid)[0]
-        p = self.router(h, valid)[0]
-        boundary = (p >= 0.5) & valid
+        h, _, p, _, boundary = self._encode_and_route(x, valid)
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)]
         if isinstance(self.inner, HNetStage):
             chunks, chunk_valid, _ = self._chunks(h, boundary)
             stats += self.inner.route(chunks, chunk_valid)
         return stats
+
+    def _encode_and_route(self, x, valid, enc_state=None, route_state=None,
+                          return_state=False):
+        """(encoder output h, its state, boundary probabilities p, the router's state,
+        boundaries): the part of the stage that decides where chunks start."""
+        h, enc_state = self.encoder(x, valid, enc_state, return_state)[:2]
+        p, route_state = self.router(h, valid, route_state, return_state)
+        return h, enc_state, p, route_state, (p >= 0.5) & valid
 
     def _chunks(self, h: torch.Tensor, boundary: torch.Tensor):
         """The selected positions, left-aligned and widened to the inner width."""
