@@ -13,11 +13,16 @@ Spearman and max |LLR difference| against ``exact`` (the TSV rounds to 1e-4). Mo
     bf16                 exact windows under bf16 autocast
     batch:N              exact protocol, batches of N windows
     downstream:N         windows summed only N nt past the variant
+    stream:N             --genome-stream --downstream N (left contexts from one pass per
+                         stretch of the contig; see tasks.variants.stream_site_scores)
+    A+B                  both settings, e.g. stream:256+bf16
 
 Input (``--vcf`` or generated): ``--positions`` positions of the bundled Mycoplasma alvi
 genome, spread evenly over its contigs (``--spacing`` nt apart, or consecutive from
 NZ_JNJU01000001.1:100,001 with ``--spacing 1``), each with ``--alts`` alternative bases
 (1 = one SNV per record, as in a typical VCF; 3 = saturation mutagenesis).
+``--clustered``: ``--positions`` SNVs ``--spacing`` nt apart in one stretch of
+NZ_JNJU01000001.1 (dense: what ``--genome-stream`` shares its reference pass in).
 
     OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/score_speed.py \
         --positions 8 --modes previous,exact,bf16,downstream:1024 [--workers 2]
@@ -45,6 +50,19 @@ from dnahnet_core.tasks.variants import ScoreOptions, score_vcf
 DEMO = Path(__file__).resolve().parents[1] / "dnahnet_core" / "demo_data"
 GENOME = DEMO / "mycoplasma_alvi.fna.gz"
 CONTIG, START = "NZ_JNJU01000001.1", 100_000
+
+
+def write_clustered_vcf(path: Path, positions: int, spacing: int) -> int:
+    """SNVs ``spacing`` nt apart from NZ_JNJU01000001.1:120,001, the ALT base rotating
+    through the three others (a dense stretch of a population VCF)."""
+    sequence = load_genome(GENOME)[CONTIG]
+    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    for i, pos in enumerate(range(120_000, 120_000 + spacing * positions, spacing)):
+        ref = sequence[pos]
+        alt = "ACGT"[("ACGT".index(ref) + 1 + i % 3) % 4]
+        lines.append(f"{CONTIG}\t{pos + 1}\t.\t{ref}\t{alt}\t.\t.\t.")
+    path.write_text("\n".join(lines) + "\n")
+    return positions
 
 
 def write_vcf(path: Path, positions: int, alts: int, spacing: int) -> int:
@@ -100,14 +118,18 @@ def options_for(mode: str, args) -> ScoreOptions:
 
 def run(model, vcf: Path, out: Path, options: ScoreOptions, device: str):
     counter = {"positions": 0}
-    hook = model.register_forward_pre_hook(
-        lambda _m, args: counter.__setitem__("positions", counter["positions"] + args[0].numel())
-    )
+    hook = None
+    if options.workers == 1:  # a hook would not pickle to worker processes
+        hook = model.register_forward_pre_hook(
+            lambda _m, args: counter.__setitem__("positions",
+                                                 counter["positions"] + args[0].numel())
+        )
     clock = time.process_time if device == "cpu" and options.workers == 1 else time.perf_counter
     started = clock()  # CPU time of this process: steady on a loaded machine
     summary = score_vcf(vcf, GENOME, out, model, options=options, device=device)
     seconds = clock() - started
-    hook.remove()
+    if hook is not None:
+        hook.remove()
     table = pd.read_csv(out, sep="\t")
     return seconds, counter["positions"], table["llr"].to_numpy(), summary
 
@@ -121,6 +143,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=8192)
     parser.add_argument("--positions", type=int, default=8)
     parser.add_argument("--alts", type=int, default=1, choices=[1, 2, 3])
+    parser.add_argument("--clustered", action="store_true",
+                        help="--positions SNVs --spacing nt apart in one stretch of a contig")
     parser.add_argument("--spacing", type=int, default=997)
     parser.add_argument("--modes", default="previous,exact,bf16,downstream:1024")
     parser.add_argument("--threads", type=int, default=1)
@@ -140,6 +164,9 @@ def main() -> None:
         vcf = Path(args.vcf) if args.vcf else tmp / "in.vcf"
         if args.mixed:
             print(f"mixed VCF: {write_mixed_vcf(vcf)} records")
+        elif args.clustered:
+            n = write_clustered_vcf(vcf, args.positions, args.spacing)
+            print(f"{n} SNVs {args.spacing} nt apart from {CONTIG}:120,001")
         elif not args.vcf:
             n = write_vcf(vcf, args.positions, args.alts, args.spacing)
             print(f"{args.positions} positions x {args.alts} ALT = {n} SNVs")

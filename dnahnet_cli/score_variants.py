@@ -37,6 +37,13 @@ def command(
     prefix_reuse: bool = common.PrefixReuseOption,
     downstream: int = common.DownstreamOption,
     precision: str = common.ScoringPrecisionOption,
+    genome_stream: bool = typer.Option(
+        False, "--genome-stream",
+        help="Opt-in approximation for many variants per genome: run each strand once per "
+        "--window stretch of the contig and continue every ALT from the reference state at "
+        "its POS (with --downstream, default window/2); fidelity and speed in "
+        "docs/score-variants.md.",
+    ),
     workers: int = common.WorkersOption,
     annotation: Path = typer.Option(
         None, "--annotation", "-a",
@@ -67,7 +74,7 @@ def command(
     options = ScoreOptions(
         window=window, reverse_complement=reverse_complement, circular=circular,
         strict=strict, batch_size=batch_size, prefix_reuse=prefix_reuse, downstream=downstream,
-        precision=precision, workers=workers, upstream=upstream,
+        precision=precision, genome_stream=genome_stream, workers=workers, upstream=upstream,
         genetic_code=genetic_code,
     )
     summary = score_vcf(

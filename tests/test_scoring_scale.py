@@ -175,6 +175,70 @@ def test_stream_follows_its_stretches(model, contig):
         assert score.reverse is None
 
 
+def test_stream_indels_and_alleles_sharing_a_start(model, contig):
+    """Three SNVs at one position (one batch from one state), a deletion and an insertion:
+    one stretch whose downstream reaches the end gives each the whole-sequence LLR on both
+    strands (the reference summed over its span, the mutant over its replacement)."""
+    tokens = contig[50000:51800]
+    ref = int(tokens[300])
+    subs = [Substitution(300, np.array([b], dtype=np.uint8), ("snv", b))
+            for b in range(4) if b != ref]
+    subs += [Substitution(800, tokens[800:801].copy(), "del", length=6),
+             Substitution(1300, encode("ACGTTGCA"), "ins", length=1)]
+    mutants = [np.concatenate([tokens[: s.start], s.replacement, tokens[s.start + s.span :]])
+               for s in subs]
+    whole = stream_substitutions(model, tokens, subs, tile=8000, downstream=4000, device="cpu")
+    totals = sequence_log_likelihoods(model, [tokens, *mutants], "cpu")
+    rc = sequence_log_likelihoods(model, [reverse_complement_tokens(t) for t in [tokens, *mutants]],
+                                  "cpu")
+    assert [score.key for score in whole] == [s.key for s in subs]
+    for m, r, score in zip(totals[1:], rc[1:], whole, strict=True):
+        np.testing.assert_allclose(score.forward, m - totals[0], atol=2e-3)
+        np.testing.assert_allclose(score.reverse, r - rc[0], atol=2e-3)
+    assert len({round(score.forward, 3) for score in whole[:3]}) == 3  # three different SNVs
+
+
+def test_score_variants_genome_stream(model, tmp_path):
+    """score-variants --genome-stream: plain records get the stream's scores (two ALTs of
+    one record, a deletion), a REF mismatch keeps the windowed protocol's score, and the
+    header says how it was scored."""
+    genome = Genome.read(DEMO / "mycoplasma_alvi.fna.gz")
+    seq = genome.sequence(SMALL)
+    alts = [b for b in "GCTA" if b != seq[600]][:2]
+    wrong = "A" if seq[1999] != "A" else "C"
+    vcf = tmp_path / "in.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+        f"{SMALL}\t601\tsnv\t{seq[600]}\t{','.join(alts)}\t.\t.\t.\n"
+        f"{SMALL}\t1201\tdel\t{seq[1200:1204]}\t{seq[1200]}\t.\t.\t.\n"
+        f"{SMALL}\t2000\tmismatch\t{wrong}\tT\t.\t.\t.\n"
+    )
+
+    def llrs(name, **options):
+        out = tmp_path / name
+        summary = score_vcf(vcf, DEMO / "mycoplasma_alvi.fna.gz", out, model, device="cpu",
+                            options=ScoreOptions(window=W, downstream=40, **options))
+        assert summary.scored == 4 and summary.ref_mismatches == 1
+        rows = [line.split("\t") for line in out.read_text().splitlines()]
+        head = rows[0]
+        return {(int(r[head.index("pos")]) - 1, r[head.index("alt")]):
+                float(r[head.index("llr")]) for r in rows[1:]}
+
+    streamed, windowed = llrs("s.tsv", genome_stream=True), llrs("w.tsv")
+    subs = [Substitution(600, encode(a), (600, a)) for a in alts]
+    subs.append(Substitution(1200, encode(seq[1200]), (1200, seq[1200]), length=4))
+    for score in stream_substitutions(model, genome.tokens(SMALL), subs, tile=W,
+                                      downstream=40, device="cpu"):
+        assert abs(streamed[score.key] - score.delta) < 2e-4  # the TSV rounds to 1e-4
+        assert abs(streamed[score.key] - windowed[score.key]) > 1e-3  # not the windowed one
+    assert streamed[(1999, "T")] == windowed[(1999, "T")]
+    score_vcf(vcf, DEMO / "mycoplasma_alvi.fna.gz", tmp_path / "s.vcf", model, device="cpu",
+              options=ScoreOptions(window=W, genome_stream=True))
+    assert (f"##dnahnet_scoring=window={W};reverse_complement=true;circular=false;"
+            f"downstream={W // 2};precision=fp32;genome_stream=true"
+            in (tmp_path / "s.vcf").read_text())
+
+
 def test_genome_stream_unbounded_equals_the_windowed_protocol(model, mycoplasma):
     """On a linear contig, windows larger than twice the contig are the whole contig, and a
     stream whose first stretch holds every gene and whose downstream reaches the end is the
@@ -283,3 +347,27 @@ def test_cli_genome_stream_and_option_errors(tmp_path):
         "dnahnet: error: --precision fp16: expected one of fp32, bf16"
     ]
     assert not (tmp_path / "bad.tsv").exists()
+
+
+def test_cli_score_variants_genome_stream(tmp_path):
+    """The flag through the command line: every demo record scored, the header records the
+    stream and its downstream."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "scored.vcf"
+    done = subprocess.run(
+        [sys.executable, "-m", "dnahnet_cli", "score-variants", str(DEMO / "demo_variants.vcf"),
+         "--reference", str(DEMO / "mycoplasma_alvi.fna.gz"), "--config", "dnahnet-tiny",
+         "--window", "512", "--genome-stream", "--downstream", "64", "--device", "cpu",
+         "-o", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "downstream=64;precision=fp32;genome_stream=true" in text
+    records = [line for line in text.splitlines() if not line.startswith("#")]
+    expected = [line for line in (DEMO / "demo_variants.vcf").read_text().splitlines()
+                if not line.startswith("#")]
+    assert len(records) == len(expected)
+    assert all("DNAHNET_LLR=" in line for line in records)

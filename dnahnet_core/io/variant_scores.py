@@ -48,6 +48,7 @@ class ScoringHeader:
     consequence_classes: tuple[str, ...] = ()  # most severe first
     downstream: int | None = None  # --downstream: nt summed after the change (None: all)
     precision: str = "fp32"
+    genome_stream: bool = False  # --genome-stream: left contexts from one pass per stretch
 
 
 def output_kind(output: str | os.PathLike | None) -> str:
@@ -125,7 +126,8 @@ def vcf_header_lines(header: ScoringHeader) -> list[str]:
         f"reverse_complement={str(header.reverse_complement).lower()}"
         f";circular={str(header.circular).lower()}"
         f";downstream={'all' if header.downstream is None else header.downstream}"
-        f";precision={header.precision}",
+        f";precision={header.precision}"
+        f";genome_stream={str(header.genome_stream).lower()}",
     ]
     return lines
 

@@ -116,15 +116,18 @@ def masked_attention(q, q_pos, keys, values, key_pos, key_valid, window, cached)
     outputs = []
     for start in range(0, t, block):
         stop = min(start + block, t)
-        first = 0 if window is None else max(0, start - window + 1)
-        parts = [torch.arange(cached, device=q.device)] if window is None or start < window else []
-        index = torch.cat(parts + [torch.arange(cached + first, cached + stop, device=q.device)])
-        allowed = _allowed(q_pos[:, start:stop], key_pos[:, index], key_valid[:, index], window)
+        # the keys a block can see are one range (slices, not gathers): all cached keys and
+        # the new ones up to the block's end while start < window, else the window's new keys
+        first = 0 if window is None or start < window else cached + start - window + 1
+        keys_seen = slice(first, cached + stop)
+        allowed = _allowed(q_pos[:, start:stop], key_pos[:, keys_seen], key_valid[:, keys_seen],
+                           window)
         # a padded query attends to itself, so no row is empty (no NaN)
-        own = cached + torch.arange(start, stop, device=q.device)
-        allowed |= index[None, None, :] == own[None, :, None]
+        own = torch.arange(cached + start - first, cached + stop - first, device=q.device)
+        allowed[:, torch.arange(stop - start, device=q.device), own] = True
         outputs.append(F.scaled_dot_product_attention(
-            q[:, :, start:stop], keys[:, :, index], values[:, :, index], attn_mask=allowed[:, None]
+            q[:, :, start:stop], keys[:, :, keys_seen], values[:, :, keys_seen],
+            attn_mask=allowed[:, None]
         ))
     return torch.cat(outputs, dim=2)
 
@@ -194,9 +197,11 @@ class Attention(nn.Module):
         reachable = key_valid
         if self.window is not None:
             reachable = reachable & (next_pos[:, None] - key_pos < self.window)
-        keep = reachable.any(0)
+        kept = reachable.any(0).nonzero().squeeze(1)
+        if len(kept) and int(kept[-1] - kept[0]) + 1 == len(kept):  # usually a suffix: a view
+            kept = slice(int(kept[0]), int(kept[-1]) + 1)
         return out, AttentionState(
-            keys[:, :, keep], values[:, :, keep], key_pos[:, keep], key_valid[:, keep], next_pos
+            keys[:, :, kept], values[:, :, kept], key_pos[:, kept], key_valid[:, kept], next_pos
         )
 
 

@@ -89,9 +89,10 @@ memory is one batch of tiles plus a few numbers per position.
 
 Whole-sequence totals: ``sequence_log_likelihoods(model, seqs, device, batch_size)``.
 
-Streamed substitutions (essentiality ``--genome-stream``): ``stream_substitutions(model,
-sequence, [Substitution(start, replacement, key)], tile=, downstream=,
-reverse_complement=)`` → ``SubstitutionScore`` per substitution (see its docstring).
+Streamed substitutions (``--genome-stream`` of essentiality and score-variants):
+``stream_substitutions(model, sequence, [Substitution(start, replacement, key, length)],
+tile=, downstream=, reverse_complement=)`` → ``SubstitutionScore`` per substitution
+(``length``: the reference span replaced, for indels; see its docstring).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import islice
+from itertools import groupby, islice
 
 import numpy as np
 import torch
@@ -116,6 +117,7 @@ from dnahnet_core.train.precision import autocast
 PRECISIONS = ("fp32", "bf16")  # of the scoring commands: exact fp32 unless bf16 is asked for
 GPU_BATCH_SIZE = 64
 CPU_TOKENS = 4096  # positions per forward call on a CPU when no batch size is given
+STREAM_PIECE = 16384  # longest reference piece per model call of a stream (bounds memory)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -514,11 +516,18 @@ def _naive_totals(model, settings: _Scoring, sites, stops) -> list[np.ndarray]:
 # -- substitutions along a whole sequence (genome stream) ---------------------------------
 @dataclass(frozen=True)
 class Substitution:
-    """``replacement`` written over ``[start, start + len(replacement))`` of a sequence."""
+    """``replacement`` written over ``[start, start + span)`` of a sequence; ``length``
+    None: ``span = len(replacement)`` (a substitution), else the replaced reference length
+    (an indel when they differ)."""
 
     start: int
     replacement: np.ndarray
     key: object = None
+    length: int | None = None
+
+    @property
+    def span(self) -> int:
+        return len(self.replacement) if self.length is None else self.length
 
 
 @dataclass
@@ -553,12 +562,13 @@ def stream_substitutions(
     that start within ``tile`` nt of its beginning. Along a stretch the model runs once
     on the reference, continued from one substitution to the next
     (``return_state=True``); at each substitution the mutant continues from the
-    reference state over the replacement and the ``downstream`` nt after it. Score =
-    that mutant sum minus the reference's over the same positions: every substitution
-    sees between ``tile // 4`` and ``tile`` nt of left context (less near a linear
-    sequence's start). Equal to the full-sequence log-likelihood ratio when one stretch
-    holds everything and the downstream reaches the end. The reverse strand reads the
-    reverse complement. Results follow the input order.
+    reference state over the replacement and the ``downstream`` nt after its span
+    (substitutions at one start run as one batch from one state). Score = that mutant
+    sum minus the reference's over its span and the same ``downstream`` nt: every
+    substitution sees between ``tile // 4`` and ``tile`` nt of left context (less near a
+    linear sequence's start). Equal to the full-sequence log-likelihood ratio when one
+    stretch holds everything and the downstream reaches the end. The reverse strand reads
+    the reverse complement. Results follow the input order.
     """
     device = _device(device)
     n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
@@ -570,17 +580,18 @@ def stream_substitutions(
     strands = [(sequence, list(substitutions))]
     if reverse_complement:
         flipped = [
-            Substitution(length - s.start - len(s.replacement),
-                         reverse_complement_tokens(s.replacement), s.key)
+            Substitution(length - s.start - s.span,
+                         reverse_complement_tokens(s.replacement), s.key, s.length)
             for s in substitutions
         ]
         strands.append((reverse_complement_tokens(sequence), flipped))
     tasks = []
     for strand, (tokens, subs) in enumerate(strands):
         for offset, members in _stretches(length, subs, tile):
-            end = max(m.start + len(m.replacement) for m in members) + downstream
+            end = max(m.start + m.span for m in members) + downstream
             local = [
-                Substitution(m.start - offset, m.replacement, (strand, m.key)) for m in members
+                Substitution(m.start - offset, m.replacement, (strand, m.key), m.length)
+                for m in members
             ]
             tasks.append((device, precision, downstream, tokens[offset : min(end, length)], local))
     deltas: dict[object, list[float | None]] = {}
@@ -615,24 +626,32 @@ def _stream_stretch(model, device, precision, downstream, tokens, subs):
     """[((strand, key), mutant sum - reference sum)] along one stretch (see above)."""
     reference = np.zeros(len(tokens))  # per-position reference log-probabilities
     state, done, pending = None, 0, []
+
+    def run_reference(stop: int, keep_state: bool) -> None:
+        nonlocal state, done
+        while done < stop:
+            end = min(stop, done + STREAM_PIECE)
+            piece = _tensor(tokens[done:end], device)
+            out = model(piece, state=state, return_state=keep_state or end < stop)
+            reference[done:end] = _token_log_probs(out.logits, piece)[0].cpu().numpy()
+            state, done = out.state, end
+
     with torch.inference_mode(), autocast(device, precision):
-        for sub in subs:
-            if sub.start > done:
-                piece = _tensor(tokens[done : sub.start], device)
-                out = model(piece, state=state, return_state=True)
-                reference[done : sub.start] = _token_log_probs(out.logits, piece)[0].cpu().numpy()
-                state, done = out.state, sub.start
-            after = sub.start + len(sub.replacement)
-            stop = min(len(tokens), after + downstream)
-            mutant = np.concatenate([sub.replacement, tokens[after:stop]])
-            mutant_tokens = _tensor(mutant, device)
-            out = model(mutant_tokens, state=state)
-            value = _token_log_probs(out.logits, mutant_tokens).double().sum().item()
-            pending.append((sub.key, sub.start, stop, value))
-        if done < len(tokens):
-            piece = _tensor(tokens[done:], device)
-            out = model(piece, state=state)
-            reference[done:] = _token_log_probs(out.logits, piece)[0].cpu().numpy()
+        for start, group in groupby(subs, key=lambda sub: sub.start):
+            group = list(group)
+            run_reference(start, keep_state=True)
+            stops = [min(len(tokens), start + sub.span + downstream) for sub in group]
+            mutants = [
+                np.concatenate([sub.replacement, tokens[start + sub.span : stop]])
+                for sub, stop in zip(group, stops, strict=True)
+            ]
+            batch, lengths = _pad(mutants, device)
+            shared = state if len(group) == 1 or state is None else state.expand(len(group))
+            out = model(batch, state=shared)
+            values = _masked_sums(_token_log_probs(out.logits, batch), lengths)
+            pending += [(sub.key, start, stop, value)
+                        for sub, stop, value in zip(group, stops, values, strict=True)]
+        run_reference(len(tokens), keep_state=False)
     return [(key, value - reference[start:stop].sum()) for key, start, stop, value in pending]
 
 

@@ -47,7 +47,15 @@ from dnahnet_core.tasks.consequences import (
     ConsequenceAnnotator,
     consequence_summary,
 )
-from dnahnet_core.tasks.engine import Engine, Site, SiteScore, check_scoring_options
+from dnahnet_core.tasks.engine import (
+    Engine,
+    ModelWorkers,
+    Site,
+    SiteScore,
+    Substitution,
+    check_scoring_options,
+    stream_substitutions,
+)
 from dnahnet_core.tasks.genetic_code import check_genetic_code
 from dnahnet_core.tasks.windows import (
     breakpoint_window,
@@ -76,6 +84,7 @@ class ScoreOptions:
     prefix_reuse: bool = True  # False: two full windows per allele (the naive method)
     downstream: int | None = None  # opt-in: sum only N nt after each change (engine)
     precision: str = "fp32"  # opt-in: "bf16"
+    genome_stream: bool = False  # opt-in: left contexts from one pass per stretch (engine)
     workers: int = 1  # CPU worker processes
     upstream: int = DEFAULT_UPSTREAM  # with an annotation: nt before a gene start = upstream
     genetic_code: int | None = None  # with an annotation: None = its transl_table, else 11
@@ -305,6 +314,67 @@ def score_chunk(
     return results
 
 
+# records the stream leaves to the windowed protocol (their windows are not plain slices)
+WINDOWED_FLAGS = ("LONG_ALLELE", "REF_MISMATCH", "WRAPPED")
+
+
+def stream_site_scores(
+    planned: list[PlannedRecord],
+    sites: list[Site],
+    genome: Genome,
+    contig_names: list[str],
+    engine: Engine,
+    options: ScoreOptions,
+    pool: ModelWorkers,
+) -> list[SiteScore]:
+    """``--genome-stream``: the site scores of one planned step from
+    ``engine.stream_substitutions``: along each contig every strand runs once per stretch
+    of ``--window`` nt and each ALT continues from the reference state at POS over
+    itself and ``--downstream`` nt after the REF span (default window // 2); LLR = that
+    sum minus the reference's over its REF span and the same nt. Records flagged
+    LONG_ALLELE, REF_MISMATCH or WRAPPED are scored with the windowed protocol (the
+    engine) as without the option."""
+    windowed = sorted({item.site for item in planned
+                       if item.site >= 0 and any(f in WINDOWED_FLAGS for f in item.flags)})
+    scores: list[SiteScore | None] = [None] * len(sites)
+    for i, score in zip(windowed, engine.score(sites[i] for i in windowed), strict=True):
+        scores[i] = score
+    by_contig: dict[str, list[Substitution]] = {}
+    for item in planned:
+        if item.site < 0 or scores[item.site] is not None:
+            continue
+        record = item.record
+        contig = genome.contig_of(record.chrom, where=record.where,
+                                  query_names=contig_names or [record.chrom])
+        for alt, slot in zip(record.alts, item.slots, strict=True):
+            if isinstance(slot, int):
+                by_contig.setdefault(contig, []).append(Substitution(
+                    record.pos - 1, encode(alt, where=record.where), key=(item.site, slot),
+                    length=len(record.ref),
+                ))
+    forward = {i: np.full(len(s.alternatives), np.nan) for i, s in enumerate(sites)}
+    reverse = {i: np.full(len(s.alternatives), np.nan) for i, s in enumerate(sites)}
+    for contig, substitutions in by_contig.items():
+        for result in stream_substitutions(
+            engine.model, genome.tokens(contig), substitutions, tile=options.window,
+            downstream=options.downstream or options.window // 2,
+            reverse_complement=options.reverse_complement, precision=options.precision,
+            device=engine.device, workers=pool,
+        ):
+            site, slot = result.key
+            forward[site][slot] = result.forward
+            if result.reverse is not None:
+                reverse[site][slot] = result.reverse
+    return [
+        score if score is not None else SiteScore(
+            key=None, forward=forward[i],
+            reverse=reverse[i] if options.reverse_complement else None,
+            reference_ll=float("nan"), alternative_ll=np.full(len(sites[i].alternatives), np.nan),
+        )
+        for i, score in enumerate(scores)
+    ]
+
+
 def annotate_records(
     records: list[ScoredRecord],
     annotator: ConsequenceAnnotator | None,
@@ -369,31 +439,39 @@ def score_vcf(
         downstream=options.downstream,
     )
     network, device = ready_model(model, device)
-    engine = Engine(
-        network, device, batch_size=options.batch_size,
-        reverse_complement=options.reverse_complement, prefix_reuse=options.prefix_reuse,
-        downstream=options.downstream, precision=options.precision, workers=options.workers,
-    )
     summary = Summary(annotated=annotator is not None)
+    downstream = options.downstream
+    if options.genome_stream and downstream is None:
+        downstream = options.window // 2
     header = ScoringHeader(
         options.window, options.reverse_complement, options.circular, model_name, command_line,
         annotation=str(annotation) if annotation is not None else "",
         upstream=options.upstream,
         genetic_code=annotator.code_source if annotator is not None else "",
-        consequence_classes=CONSEQUENCES, downstream=options.downstream,
-        precision=options.precision,
+        consequence_classes=CONSEQUENCES, downstream=downstream,
+        precision=options.precision, genome_stream=options.genome_stream,
     )
-    chunk_sites = 2 * engine.chunk_sites * options.workers  # records planned per step
-    chunks = plan_chunks(reader, genome, options, summary, chunk_sites)
     with (
-        engine,
+        ModelWorkers(network, options.workers) as pool,
+        Engine(
+            network, device, batch_size=options.batch_size,
+            reverse_complement=options.reverse_complement, prefix_reuse=options.prefix_reuse,
+            downstream=options.downstream, precision=options.precision, workers=pool,
+        ) as engine,
         counter(
             "variants", "scoring variants", count_records(vcf_path), rate=per_second("variants")
         ) as advance,
         scored_variant_output(output, reader.header_lines, header) as write,
     ):
-        for planned, sites in chunks:
-            scored = score_chunk(planned, list(engine.score(sites)), summary)
+        # records planned per step; a stream shares its left contexts within a step only
+        chunk_sites = (8 if options.genome_stream else 2) * engine.chunk_sites * options.workers
+        for planned, sites in plan_chunks(reader, genome, options, summary, chunk_sites):
+            if options.genome_stream:
+                scores = stream_site_scores(planned, sites, genome, reader.header_contigs,
+                                            engine, options, pool)
+            else:
+                scores = list(engine.score(sites))
+            scored = score_chunk(planned, scores, summary)
             annotate_records(scored, annotator, genome, reader.header_contigs, summary)
             write(scored)
             advance(len(planned))
