@@ -53,13 +53,15 @@ def spearman(a, b) -> float:
 def run_mode(mode: str, plan, sample, model, args, pool) -> tuple[list[float], float, int]:
     """(scores of the sample, seconds, genes scored); seconds of this process's CPU time
     with one worker on a CPU (steady on a loaded machine), wall clock otherwise."""
-    name, _, value = mode.partition(":")
+    first, *others = mode.split("+")
+    name, _, value = first.partition(":")
     clock = time.process_time if args.device == "cpu" and args.workers == 1 else time.perf_counter
     started = clock()
     if name == "stream":
+        extra = mode_settings("+".join(others), previous_batch=8) if others else {}
         everything = stream_knockouts(
             plan.knockouts, plan.genome, model, window=args.window, downstream=int(value),
-            device=args.device, workers=pool, circular=args.circular,
+            device=args.device, workers=pool, circular=args.circular, **extra,
         )
         seconds = clock() - started
         index = {id(k): i for i, k in enumerate(plan.knockouts)}

@@ -1,11 +1,15 @@
 """Export a training run as the packaged default model, with a measured model card.
 
     python scripts/export_default_model.py RUNDIR --data PREPARED [--fragments 64]
+        [--command "how the run was trained"] [--compute "what it ran on"]
+        [--checks CHECK.json [--checks-before BEFORE.json]]
 
 Writes dnahnet_core/default_model/: config.json, model.safetensors (float16 to stay
 under 25 MB; loaded as float32), metadata.json and MODEL_CARD.md. Validation and test
 bits per nucleotide and the compression ratios are measured here, on the dataset the
 run was trained from (splits by genome), with the float16-rounded weights.
+``--checks``: the JSON report of ``dnahnet check-model`` on a held-out genome (and
+``--checks-before``: the previous default's on the same genome), tabled in the card.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--fragments", type=int, default=64, help="fragments per split measured")
+    parser.add_argument("--command", help="the training command(s), for the card")
+    parser.add_argument("--compute", help="what the run ran on, for the card")
+    parser.add_argument("--checks", type=Path, help="check-model JSON of this model")
+    parser.add_argument("--checks-before", type=Path, help="check-model JSON of the previous one")
     args = parser.parse_args()
 
     run_options = json.loads((args.run / "run.json").read_text())
@@ -52,7 +60,7 @@ def main() -> None:
         if target.exists():
             shutil.rmtree(target)
         metadata = {
-            "name": "dnahnet-small default model",
+            "name": f"{model.config.name} default model",
             "trained_from": str(args.run),
             "steps": last["step"],
             "tokens": last["tokens"],
@@ -63,7 +71,12 @@ def main() -> None:
         save_model(model, target, metadata=metadata, dtype=torch.float16)
     shutil.copyfile(args.data / "manifest.json", target / "training_data_manifest.json")
     shutil.copyfile(args.run / "metrics.jsonl", target / "training_metrics.jsonl")
-    card = model_card(model, run_options, last, results, manifest, args.fragments, metrics)
+    card = model_card(model, run_options, last, results, manifest, args.fragments, metrics,
+                      command=args.command or default_command(run_options),
+                      compute=args.compute or DEFAULT_COMPUTE)
+    if args.checks:
+        before = json.loads(args.checks_before.read_text()) if args.checks_before else None
+        card += checks_section(json.loads(args.checks.read_text()), before, manifest)
     (target / "MODEL_CARD.md").write_text(card)
     print(card)
 
@@ -76,13 +89,82 @@ def _stage_text(result: dict) -> str:
     return "; ".join(parts)
 
 
-def model_card(model, options, last, results, manifest, fragments, metrics) -> str:
+DEFAULT_COMPUTE = (f"CPU only, 1 thread of a 2-core {platform.machine()} machine shared with "
+                   "other work; no GPU was available to this project session.")
+
+
+def default_command(options: dict) -> str:
+    length = (f"--max-steps {options['max_steps']}" if options.get("max_steps")
+              else f"--tokens {options['tokens']:.3g}")
+    return (f"dnahnet train --config {options['config']} {length} --batch-size "
+            f"{options['batch_size']} --grad-accum {options.get('grad_accum', 1)} --lr "
+            f"{options['lr']} --warmup {options['warmup']} --ratio-loss-weight "
+            f"{options['ratio_loss_weight']} --precision {options.get('precision', 'fp32')}"
+            + (" --compile" if options.get("compile") else "") + f" --seed {options['seed']}")
+
+
+def _periodicity(report: dict, stage: int) -> str:
+    for b in report["boundaries"]:
+        if b["stage"] == stage:
+            low, high = b["periodicity_ci95"]
+            return f"{b['periodicity']:.2f} [{low:.2f}, {high:.2f}]"
+    return "–"
+
+
+def _auroc(report: dict, name: str) -> str:
+    value = report["snvs"]["auroc"][name]
+    low, high = value["ci95"]
+    return f"{value['auroc']:.3f} [{low:.2f}, {high:.2f}]"
+
+
+def checks_section(report: dict, before: dict | None, manifest: dict) -> str:
+    """The check-model numbers (issue 15 section 4) as a table, beside the previous default's
+    and the baselines check-model prints."""
+    trained_on = {Path(i["path"]).name for i in manifest.get("inputs", [])}
+    genome = Path(report["inputs"][0]).name
+    held_out = (f"{genome} is not among the training inputs (training_data_manifest.json)."
+                if genome not in trained_on else
+                f"{genome} is one of the training inputs: these checks are not held out.")
+    bits = report["bits_per_nucleotide"]
+    rows = [
+        ("stage-1 codon periodicity in CDS (no codon signal: 1.00)", lambda r: _periodicity(r, 1)),
+        ("stage-2 codon periodicity in CDS", lambda r: _periodicity(r, 2)),
+        (f"bits per nt (uniform 2.0000, order-5 Markov {bits['markov_order_5']:.4f})",
+         lambda r: f"{r['bits_per_nucleotide']['model']:.4f}"),
+        ("AUROC nonsense vs synonymous (chance 0.5, Markov "
+         f"{report['snvs']['auroc']['nonsense_vs_synonymous']['markov_auroc']:.3f})",
+         lambda r: _auroc(r, "nonsense_vs_synonymous")),
+        ("AUROC missense vs synonymous (chance 0.5, Markov "
+         f"{report['snvs']['auroc']['missense_vs_synonymous']['markov_auroc']:.3f})",
+         lambda r: _auroc(r, "missense_vs_synonymous")),
+    ]
+    head = "| check | this model |" + (" previous default |" if before else "")
+    lines = [
+        "",
+        f"## Zero-shot checks (`dnahnet check-model`, {genome})",
+        "",
+        f"{held_out} "
+        f"{report['sample']['windows']} windows of {report['sample']['window']:,} nt, "
+        f"{report['snvs']['requested_per_class']} SNVs per class in "
+        f"{report['snvs']['window']:,}-nt windows (seed {report['options']['seed']}).",
+        "",
+        head,
+        "|---|---|" + ("---|" if before else ""),
+    ]
+    for label, value in rows:
+        lines.append(f"| {label} | {value(report)} |" + (f" {value(before)} |" if before else ""))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def model_card(model, options, last, results, manifest, fragments, metrics, *,
+               command: str, compute: str) -> str:
     params = sum(p.numel() for p in model.parameters())
     cfg = model.config
     inputs = manifest.get("inputs", [])
     splits = manifest.get("splits", {})
     lines = [
-        "# dnahnet default model (dnahnet-small)",
+        f"# dnahnet default model ({model.config.name})",
         "",
         f"Architecture: `{cfg.name}`, {params / 1e6:.2f} M parameters, layout `{cfg.arch_layout}`,",
         f"widths {cfg.d_model}, target compression ratios {cfg.target_ratios}.",
@@ -99,19 +181,15 @@ def model_card(model, options, last, results, manifest, fragments, metrics) -> s
             for k, v in splits.items()
         )
         + ".",
-        f"- Command: `dnahnet train --config dnahnet-small --max-steps {options['max_steps']} "
-        f"--batch-size {options['batch_size']} --lr {options['lr']} --warmup {options['warmup']} "
-        f"--ratio-loss-weight {options['ratio_loss_weight']} --seed {options['seed']} "
-        "--device cpu`",
+        f"- Command: {command}",
         f"- Trained for **{last['step']} steps, {last['tokens']:,} nucleotides**"
         + (
-            "."
-            if last["step"] >= options["max_steps"]
-            else f" of {options['max_steps']} planned: stopped at a checkpoint when the "
+            f" of {options['max_steps']} planned steps: stopped at a checkpoint when the "
             "session's time ran out, before the cosine schedule finished."
+            if options.get("max_steps") and last["step"] < options["max_steps"]
+            else "."
         ),
-        f"- Compute: CPU only, 1 thread of a 2-core {platform.machine()} machine shared with "
-        "other work; no GPU was available to this project session.",
+        f"- Compute: {compute}",
         "- Last training log line: "
         f"bpb {last['bpb']:.3f}, "
         + ", ".join(
