@@ -80,7 +80,8 @@ ScoringBatchSizeOption = batch_size_option(
 )
 WorkersOption = typer.Option(
     1, "--workers", help="CPU worker processes, one torch thread each (results identical, "
-    "in input order); use one per physical core.", callback=at_least(1),
+    "in input order); one per CPU core, faster than torch's threads in one process.",
+    callback=at_least(1),
 )
 ScoringPrecisionOption = typer.Option(
     "fp32", "--precision",
