@@ -52,16 +52,22 @@ GENOME = DEMO / "mycoplasma_alvi.fna.gz"
 CONTIG, START = "NZ_JNJU01000001.1", 100_000
 
 
+def write_records(path: Path, records) -> None:
+    """A minimal VCF of (contig, 0-based position, REF, ALT) records."""
+    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    lines += [f"{n}\t{p + 1}\t.\t{r}\t{a}\t.\t.\t." for n, p, r, a in records]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def write_clustered_vcf(path: Path, positions: int, spacing: int) -> int:
     """SNVs ``spacing`` nt apart from NZ_JNJU01000001.1:120,001, the ALT base rotating
     through the three others (a dense stretch of a population VCF)."""
     sequence = load_genome(GENOME)[CONTIG]
-    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    records = []
     for i, pos in enumerate(range(120_000, 120_000 + spacing * positions, spacing)):
         ref = sequence[pos]
-        alt = "ACGT"[("ACGT".index(ref) + 1 + i % 3) % 4]
-        lines.append(f"{CONTIG}\t{pos + 1}\t.\t{ref}\t{alt}\t.\t.\t.")
-    path.write_text("\n".join(lines) + "\n")
+        records.append((CONTIG, pos, ref, "ACGT"[("ACGT".index(ref) + 1 + i % 3) % 4]))
+    write_records(path, records)
     return positions
 
 
@@ -73,12 +79,11 @@ def write_vcf(path: Path, positions: int, alts: int, spacing: int) -> int:
         long_contigs = [(n, s) for n, s in genome.items() if len(s) > 20_000]
         sites = [(n, p) for n, s in long_contigs for p in range(5_000, len(s) - 5_000, spacing)]
         sites = sites[:: max(1, len(sites) // positions)][:positions]
-    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
+    records = []
     for name, pos in sites:
         ref = genome[name][pos]
-        choices = [b for b in "ACGT" if b != ref][:alts]
-        lines.append(f"{name}\t{pos + 1}\t.\t{ref}\t{','.join(choices)}\t.\t.\t.")
-    path.write_text("\n".join(lines) + "\n")
+        records.append((name, pos, ref, ",".join([b for b in "ACGT" if b != ref][:alts])))
+    write_records(path, records)
     return len(sites) * alts
 
 
@@ -105,9 +110,7 @@ def write_mixed_vcf(path: Path) -> int:
         pos = 20_000 if length == 5_600 else 150_000
         records.append((names[0], pos, seq[pos : pos + length + 1], seq[pos]))
     records.sort(key=lambda r: (names.index(r[0]), r[1]))
-    lines = ["##fileformat=VCFv4.2", "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"]
-    lines += [f"{n}\t{p + 1}\t.\t{r}\t{a}\t.\t.\t." for n, p, r, a in records]
-    path.write_text("\n".join(lines) + "\n")
+    write_records(path, records)
     return len(records)
 
 

@@ -89,6 +89,14 @@ class ScoreOptions:
     upstream: int = DEFAULT_UPSTREAM  # with an annotation: nt before a gene start = upstream
     genetic_code: int | None = None  # with an annotation: None = its transl_table, else 11
 
+    @property
+    def summed_downstream(self) -> int | None:
+        """The nt summed after each change: --downstream, with --genome-stream window // 2
+        when not given (None: the whole window)."""
+        if self.genome_stream and self.downstream is None:
+            return self.window // 2
+        return self.downstream
+
     def check(self) -> None:
         if self.window < 2:
             raise DnahnetError(f"--window {self.window}: must be at least 2")
@@ -357,7 +365,7 @@ def stream_site_scores(
     for contig, substitutions in by_contig.items():
         for result in stream_substitutions(
             engine.model, genome.tokens(contig), substitutions, tile=options.window,
-            downstream=options.downstream or options.window // 2,
+            downstream=options.summed_downstream,
             reverse_complement=options.reverse_complement, precision=options.precision,
             device=engine.device, workers=pool,
         ):
@@ -440,15 +448,12 @@ def score_vcf(
     )
     network, device = ready_model(model, device)
     summary = Summary(annotated=annotator is not None)
-    downstream = options.downstream
-    if options.genome_stream and downstream is None:
-        downstream = options.window // 2
     header = ScoringHeader(
         options.window, options.reverse_complement, options.circular, model_name, command_line,
         annotation=str(annotation) if annotation is not None else "",
         upstream=options.upstream,
         genetic_code=annotator.code_source if annotator is not None else "",
-        consequence_classes=CONSEQUENCES, downstream=downstream,
+        consequence_classes=CONSEQUENCES, downstream=options.summed_downstream,
         precision=options.precision, genome_stream=options.genome_stream,
     )
     with (
