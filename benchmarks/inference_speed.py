@@ -9,6 +9,7 @@ projections) and reports each model's counted FLOPs (dnahnet model-info's accoun
 with the compression the model actually had) as a share of it.
 
     taskset -c 0 .venv/bin/python benchmarks/inference_speed.py --threads 1   # make bench
+    ... --models default runs/my_run --lengths 8192   # a trained model directory
     python benchmarks/inference_speed.py --device cuda   # on a GPU (scripts/gpu_check.sh)
 """
 
@@ -18,6 +19,7 @@ import argparse
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -30,9 +32,11 @@ MODELS = [BASE, "dnahnet-small", "default", "mamba2-small"]
 
 
 def load(name: str):
-    """A preset with untrained weights, or 'default': the model shipped with the package."""
-    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
-    return model.eval()
+    """A preset with untrained weights, 'default' (the model shipped with the package) or a
+    model directory (a training run or an exported model)."""
+    if name == "default" or Path(name).is_dir():
+        return load_model(None if name == "default" else name).eval()
+    return build_model(load_config(name), seed=0).eval()
 
 
 def sync(device: torch.device) -> None:

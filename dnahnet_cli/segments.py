@@ -34,7 +34,9 @@ def command(
     ),
     context: int = common.context_option("Minimum left context per base (nt)."),
     stride: int = typer.Option(
-        None, "--stride", help="New bases per window (default: = --context).",
+        None, "--stride",
+        help="New bases per window (default: 262,144; each base is computed once with "
+        ">= --context nt of left context; --stride = --context is the older, 2x slower tiling).",
         callback=at_least(1),
     ),
     batch_size: int = common.ScoringBatchSizeOption,

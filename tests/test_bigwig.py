@@ -58,7 +58,9 @@ def myco_lengths(myco):
 @pytest.fixture(scope="module")
 def segments_run(tmp_path_factory, myco):
     out = tmp_path_factory.mktemp("segments")
-    args = ["segments", myco, *TINY, "--context", 512, "--batch-size", 4, "-o", out / "c.bed",
+    # --stride as likelihood's (= --context): the same tiles, so the same values
+    args = ["segments", myco, *TINY, "--context", 512, "--stride", 512, "--batch-size", 4,
+            "-o", out / "c.bed",
             "--bedgraph", out / "p.bedgraph", "--bigwig", out / "tracks" / "myco", "--track"]
     assert run(args) == 0
     return out

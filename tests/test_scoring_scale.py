@@ -371,3 +371,60 @@ def test_cli_score_variants_genome_stream(tmp_path):
                 if not line.startswith("#")]
     assert len(records) == len(expected)
     assert all("DNAHNET_LLR=" in line for line in records)
+
+
+def test_boundaries_in_pieces_with_the_state_carried_equal_one_pass(model, contig, monkeypatch):
+    """segments' long tiles run the encoders and routers in pieces: the same boundaries as
+    one pass, also where a piece selects no stage-2 chunk (pieces of 5 nt)."""
+    import dnahnet_core.tasks.engine as engine
+
+    tokens = torch.from_numpy(contig[40000:43000].astype(np.int64))[None]
+    whole = torch.ones_like(tokens, dtype=torch.bool)
+    with torch.inference_mode():
+        one_pass, _ = model.boundaries(tokens)
+        for piece in (5, 999):
+            monkeypatch.setattr(engine, "STREAM_PIECE", piece)
+            pieces = engine._routed_in_pieces(model, tokens, whole)
+            for stage, (prob, mask) in zip(one_pass, pieces, strict=True):
+                np.testing.assert_allclose(prob.numpy(), stage.boundary_prob.numpy(), atol=1e-5)
+                assert torch.equal(mask, stage.boundary_mask)
+    assert 0 < one_pass[1].boundary_mask.float().mean() < 1
+    outer, _ = model.boundaries(tokens, depth=1)  # segments --stage 1: no inner encoder
+    assert len(outer) == 1 and torch.equal(outer[0].boundary_mask, one_pass[0].boundary_mask)
+
+
+def test_segments_of_a_genome_keep_contig_order_across_workers(model):
+    """The tiles of all contigs are one task stream: workers give the one-process
+    boundaries, every contig in byte order of its name, empty records skipped."""
+    from dnahnet_core.tasks.segments import segment_genome
+
+    genome = load_genome(DEMO / "mycoplasma_alvi.fna.gz")
+    small = {name: seq[:1500] for name, seq in sorted(genome.items())[:5]}
+    small["empty"] = ""
+    options = dict(context=300, stride=400, batch_size=2, device="cpu")
+    alone = list(segment_genome(model, small, **options))
+    with ModelWorkers(model, 2) as pool:
+        parallel = list(segment_genome(model, small, workers=pool, **options))
+    assert [s.name for s in alone] == sorted(n for n in small if small[n])
+    assert [s.name for s in parallel] == [s.name for s in alone]
+    for a, b in zip(alone, parallel, strict=True):
+        np.testing.assert_array_equal(a.mask, b.mask)
+        np.testing.assert_allclose(a.prob, b.prob, atol=1e-5)
+
+
+def test_the_default_stride_gives_the_boundaries_of_stride_context():
+    """segments' default (long tiles, each base computed once) against tiles of stride =
+    context (each base about twice), shipped model, 60 kb of a real genome: the same
+    calls at both stages (docs/segments.md has the whole-genome agreement)."""
+    from dnahnet_core.model import load_model
+    from dnahnet_core.tasks.segments import DEFAULT_STRIDE, segment_genome
+
+    genome = load_genome(DEMO / "mycoplasma_alvi.fna.gz")
+    region = {CONTIG: genome[CONTIG][100_000:160_000]}
+    shipped = load_model(None).eval()
+    (default,) = segment_genome(shipped, region, context=8192, device="cpu", batch_size=1)
+    (tiled,) = segment_genome(shipped, region, context=8192, stride=8192, device="cpu",
+                              batch_size=1)
+    assert DEFAULT_STRIDE > len(region[CONTIG])  # one tile, run in pieces
+    assert (default.mask != tiled.mask).mean() <= 1e-4
+    np.testing.assert_allclose(default.prob[0], tiled.prob[0], atol=1e-3)

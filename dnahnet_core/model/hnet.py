@@ -36,6 +36,15 @@ class StageState(NamedTuple):
     decoder: list
 
 
+class RouteState(NamedTuple):
+    """What ``HNetStage.route`` needs to continue: encoder and router of this stage and
+    of the inner stages (bounded: windowed attention and SSM states only)."""
+
+    encoder: list
+    router: RouterState
+    inner: RouteState | None
+
+
 def isotropic(cfg: ModelConfig, layout: str, level: int) -> Isotropic:
     innermost = level == cfg.num_levels - 1
     return Isotropic(
@@ -98,15 +107,28 @@ class HNetStage(nn.Module):
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)] + inner_stats
         return out, new_state, stats
 
-    def route(self, x: torch.Tensor, valid: torch.Tensor) -> list[RawStageStats]:
+    def route(self, x: torch.Tensor, valid: torch.Tensor, state: RouteState | None = None,
+              return_state: bool = False, depth: int | None = None,
+              ) -> tuple[list[RawStageStats], RouteState | None]:
         """The boundaries of this and the inner stages alone: encoders and routers, none of
-        the inner network or the decoders (the same values as ``forward``'s stats)."""
-        h, _, p, _, boundary = self._encode_and_route(x, valid)
+        the inner network or the decoders (the same values as ``forward``'s stats), and
+        with ``return_state`` the state that continues them. ``depth``: how many stages,
+        this one included (None: all)."""
+        h, enc_state, p, route_state, boundary = self._encode_and_route(
+            x, valid, None if state is None else state.encoder,
+            None if state is None else state.router, return_state,
+        )
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)]
-        if isinstance(self.inner, HNetStage):
+        inner_state = None
+        if isinstance(self.inner, HNetStage) and (depth is None or depth > 1):
             chunks, chunk_valid, _ = self._chunks(h, boundary)
-            stats += self.inner.route(chunks, chunk_valid)
-        return stats
+            inner_stats, inner_state = self.inner.route(
+                chunks, chunk_valid, None if state is None else state.inner, return_state,
+                None if depth is None else depth - 1,
+            )
+            stats += inner_stats
+        new_state = RouteState(enc_state, route_state, inner_state) if return_state else None
+        return stats, new_state
 
     def _encode_and_route(self, x, valid, enc_state=None, route_state=None,
                           return_state=False):

@@ -17,7 +17,7 @@ from torch import nn
 
 from dnahnet_core.model.chunking import ratio_loss
 from dnahnet_core.model.config import ModelConfig
-from dnahnet_core.model.hnet import HNetStage, isotropic, walk_levels
+from dnahnet_core.model.hnet import HNetStage, RouteState, isotropic, walk_levels
 
 
 def map_tensors(tree, fn):
@@ -102,15 +102,24 @@ class DnaLM(nn.Module):
         new_state = ModelState(backbone_state, next_logits.detach()) if return_state else None
         return LMOutput(logits, total_ratio_loss, stages, new_state)
 
-    def boundaries(self, tokens, mask=None) -> list[StageStats]:
+    def boundaries(self, tokens, mask=None, state: RouteState | None = None,
+                   return_state: bool = False, depth: int | None = None,
+                   ) -> tuple[list[StageStats], RouteState | None]:
         """The per-stage boundaries of ``forward(tokens, mask).stages``, computed with the
-        encoders and routers only (about half the work of a forward pass)."""
+        encoders and routers only (about half the work of a forward pass), and with
+        ``return_state`` the state that continues them: a sequence run in pieces with the
+        state carried gets the boundaries of one pass, in memory bounded by the piece
+        (the encoders have windowed attention and SSMs only). ``depth``: only the outer
+        ``depth`` stages (the inner encoders are skipped; None: all)."""
         if not self.config.num_stages:
-            return []
+            return [], None
         valid = torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()
-        tokens, valid = self._with_bos(tokens, valid)
-        raw_stats = self.backbone.route(self.embedding(tokens.long()), valid)
-        return self._stage_stats(raw_stats, drop_first=True)[0]
+        if state is None:
+            tokens, valid = self._with_bos(tokens, valid)
+        raw_stats, new_state = self.backbone.route(
+            self.embedding(tokens.long()), valid, state, return_state, depth
+        )
+        return self._stage_stats(raw_stats, drop_first=state is None)[0], new_state
 
     def _with_bos(self, tokens, valid):
         """A fresh sequence starts with the BOS token (always valid)."""

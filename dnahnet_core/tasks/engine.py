@@ -689,9 +689,11 @@ def forward_windows(
     hidden_of: Sequence[torch.nn.Module] = (),
     precision: str = "fp32",
     boundaries_only: bool = False,
+    depth: int | None = None,
 ) -> Iterator[WindowOutput]:
     """Per-position log-probabilities and per-stage boundaries of each window, in order;
-    with ``hidden_of``, also the output of those modules of the model (forward hooks)."""
+    with ``hidden_of``, also the output of those modules of the model (forward hooks);
+    with ``boundaries_only``, ``depth`` limits the boundaries to the outer stages."""
     device = _device(device)
     captured: dict[int, torch.Tensor] = {}
     hooks = [
@@ -700,7 +702,8 @@ def forward_windows(
     ]
     try:
         yield from _forward_windows(
-            model, windows, device, batch_size, captured, len(hooks), precision, boundaries_only
+            model, windows, device, batch_size, captured, len(hooks), precision, boundaries_only,
+            depth,
         )
     finally:
         for hook in hooks:
@@ -712,7 +715,7 @@ def _keep_output(store: dict, key: int, module, inputs, output) -> None:
 
 
 def _forward_windows(model, windows, device, batch_size, captured, n_hidden, precision,
-                     boundaries_only):
+                     boundaries_only, depth):
     with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(windows), batch_size):
             rows = windows[start : start + batch_size]
@@ -722,13 +725,14 @@ def _forward_windows(model, windows, device, batch_size, captured, n_hidden, pre
                 < torch.from_numpy(lengths).to(device)[:, None]
             )
             if boundaries_only:
-                stages, logp = model.boundaries(tokens, mask=mask), None
+                routed, logp = _routed_in_pieces(model, tokens, mask, depth), None
             else:
                 out = model(tokens, mask=mask)
                 logp = _token_log_probs(out.logits, tokens).float().cpu().numpy()
-                stages = list(getattr(out, "stages", None) or [])
-            probs = [s.boundary_prob.float().cpu().numpy() for s in stages]
-            masks = [s.boundary_mask.cpu().numpy() for s in stages]
+                routed = [(s.boundary_prob, s.boundary_mask)
+                          for s in getattr(out, "stages", None) or []]
+            probs = [p.float().cpu().numpy() for p, _ in routed]
+            masks = [m.cpu().numpy() for _, m in routed]
             hidden = [captured.pop(k).float().cpu().numpy() for k in range(n_hidden)]
             for i, n in enumerate(lengths):
                 yield WindowOutput(
@@ -739,6 +743,25 @@ def _forward_windows(model, windows, device, batch_size, captured, n_hidden, pre
                 )
 
 
+def _routed_in_pieces(model, tokens: torch.Tensor, mask: torch.Tensor,
+                      depth: int | None = None):
+    """[(boundary_prob, boundary_mask)] per stage of ``model.boundaries``; rows without
+    padding that are longer than ``STREAM_PIECE`` run in pieces with the routing state
+    carried (the same boundaries, memory bounded by the piece, not the window)."""
+    length = tokens.shape[1]
+    if length <= STREAM_PIECE or not bool(mask.all()):
+        stages, _ = model.boundaries(tokens, mask, depth=depth)
+        return [(s.boundary_prob, s.boundary_mask) for s in stages]
+    pieces, state = [], None
+    for start in range(0, length, STREAM_PIECE):
+        end = min(start + STREAM_PIECE, length)
+        stages, state = model.boundaries(tokens[:, start:end], state=state,
+                                         return_state=end < length, depth=depth)
+        pieces.append([(s.boundary_prob, s.boundary_mask) for s in stages])
+    return [tuple(torch.cat([p[k][i] for p in pieces], dim=1) for i in (0, 1))
+            for k in range(len(pieces[0]))]
+
+
 @dataclass
 class Predictions:
     log_probs: np.ndarray | None  # [L] float32, log P(x_t | x_<t); None: boundaries_only
@@ -746,9 +769,16 @@ class Predictions:
     boundary_mask: np.ndarray  # [stages, L] bool
 
 
-def stitched_predictions(
+def stitched_predictions(model, tokens: np.ndarray, **options) -> Predictions:
+    """Per-position predictions of a sequence of any length (see the module docstring);
+    the options are those of ``stitched_predictions_each``."""
+    (predictions,) = stitched_predictions_each(model, [tokens], **options)
+    return predictions
+
+
+def stitched_predictions_each(
     model,
-    tokens: np.ndarray,
+    sequences: Sequence[np.ndarray],
     *,
     context: int = 8192,
     stride: int | None = None,
@@ -758,41 +788,65 @@ def stitched_predictions(
     workers: int | ModelWorkers = 1,
     on_progress: Callable[[int], None] | None = None,
     boundaries_only: bool = False,
-) -> Predictions:
-    """Per-position predictions of a sequence of any length (see the module docstring);
-    ``on_progress(n)`` is called with the number of positions kept after each tile.
-    With ``workers``, batches of tiles run in worker processes (CPU)."""
+    depth: int | None = None,
+) -> Iterator[Predictions]:
+    """``stitched_predictions`` of each sequence, in order, each yielded as soon as it is
+    whole. The batches of tiles of all sequences go through one stream of tasks, so
+    ``workers`` stay busy across short sequences (a genome's contigs); a batch holds
+    tiles of one sequence. ``on_progress(n)``: the positions kept after each tile.
+    ``depth`` (with ``boundaries_only``): the outer stages only, the others stay 0."""
     device = _device(device)
     n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
     check_scoring_options(device, precision=precision, workers=n_workers)
-    length = int(tokens.shape[0])
-    tiles = plan_tiles(length, context, stride or context) if length else []
     stages = model.config.num_stages
-    result = Predictions(
-        None if boundaries_only else np.zeros(length, dtype=np.float32),
-        np.zeros((stages, length), dtype=np.float32),
-        np.zeros((stages, length), dtype=bool),
-    )
-    views = [tokens[t.start : t.end] for t in tiles]
-    tasks = [
-        (device, precision, batch_size, boundaries_only, views[i : i + batch_size])
-        for i in range(0, len(views), batch_size)
-    ]
+    plans = [plan_tiles(len(tokens), context, stride or context) if len(tokens) else []
+             for tokens in sequences]
+    tasks, owners = [], []  # owners[k]: (sequence, its tiles) of task k
+    for index, (tokens, tiles) in enumerate(zip(sequences, plans, strict=True)):
+        for i in range(0, len(tiles), batch_size):
+            batch = tiles[i : i + batch_size]
+            tasks.append((device, precision, batch_size, boundaries_only, depth,
+                          [tokens[t.start : t.end] for t in batch]))
+            owners.append((index, batch))
+    left = [(len(tiles) + batch_size - 1) // batch_size for tiles in plans]
+    results: dict[int, Predictions] = {}
+    ready = 0  # the next sequence to yield
+
+    def result_of(index: int) -> Predictions:
+        if index not in results:
+            length = len(sequences[index])
+            results[index] = Predictions(
+                None if boundaries_only else np.zeros(length, dtype=np.float32),
+                np.zeros((stages, length), dtype=np.float32),
+                np.zeros((stages, length), dtype=bool),
+            )
+        return results[index]
+
     with _workers_for(model, workers) as pool:
-        outputs = (out for batch in pool.map(_window_outputs, tasks) for out in batch)
-        for t, out in zip(tiles, outputs, strict=True):
-            keep = slice(t.keep_start - t.start, t.keep_end - t.start)
-            if result.log_probs is not None:
-                result.log_probs[t.keep_start : t.keep_end] = out.log_probs[keep]
-            for s in range(stages):
-                result.boundary_prob[s, t.keep_start : t.keep_end] = out.boundary_prob[s][keep]
-                result.boundary_mask[s, t.keep_start : t.keep_end] = out.boundary_mask[s][keep]
-            if on_progress is not None:
-                on_progress(t.keep_end - t.keep_start)
-    return result
+        for (index, batch), outputs in zip(owners, pool.map(_window_outputs, tasks), strict=True):
+            result = result_of(index)
+            for t, out in zip(batch, outputs, strict=True):
+                keep = slice(t.keep_start - t.start, t.keep_end - t.start)
+                kept = slice(t.keep_start, t.keep_end)
+                if result.log_probs is not None:
+                    result.log_probs[kept] = out.log_probs[keep]
+                for s in range(len(out.boundary_prob)):
+                    result.boundary_prob[s, kept] = out.boundary_prob[s][keep]
+                    result.boundary_mask[s, kept] = out.boundary_mask[s][keep]
+                if on_progress is not None:
+                    on_progress(t.keep_end - t.keep_start)
+            left[index] -= 1
+            while ready < len(sequences) and left[ready] == 0:
+                yield result_of(ready)
+                results.pop(ready)
+                ready += 1
+        while ready < len(sequences):  # empty sequences at the end
+            yield result_of(ready)
+            results.pop(ready)
+            ready += 1
 
 
-def _window_outputs(model, device, precision, batch_size, boundaries_only,
+def _window_outputs(model, device, precision, batch_size, boundaries_only, depth,
                     views) -> list[WindowOutput]:
     return list(forward_windows(model, views, device, batch_size, precision=precision,
-                                boundaries_only=boundaries_only))
+                                boundaries_only=boundaries_only, depth=depth))

@@ -1,16 +1,18 @@
 """Learned chunk boundaries of whole genomes (``dnahnet segments``).
 
 Plan: the genome's contigs, in byte order of their names (the order genome-browser
-tools require). Engine: ``engine.stitched_predictions`` over tiles of ``context +
-stride`` nucleotides (``windows.plan_tiles``): every base is predicted with at least
-``context`` nucleotides of left context. Results: ``ContigSegments``, the per-base
+tools require). Engine: ``engine.stitched_predictions_each`` over tiles of ``context +
+stride`` nucleotides (``windows.plan_tiles``; stride ``DEFAULT_STRIDE``): every base is
+predicted with at least ``context`` nucleotides of left context. A tile runs the encoders
+and routers only, in pieces with their state carried; the tiles of all contigs are one
+stream of tasks for ``--workers``. Results: ``ContigSegments``, the per-base
 boundary probability and mask of each stage. Writers: ``io.tracks`` (BED6 chunks,
 bedGraph probabilities), ``io.bigwig`` (bigWig probabilities).
 
 Boundaries per stage come from the model in nucleotide coordinates (stage 2
 composed through stage 1). A chunk starts at every boundary and ends just before
 the next one; position 0 of each contig always starts a chunk in every stage.
-Memory: one batch of tiles on the device, plus per contig its tokens and one
+Memory: one piece of a batch of tiles on the device, plus per contig its tokens and one
 float32 + one bool per base and stage.
 """
 
@@ -44,8 +46,14 @@ from dnahnet_core.tasks.engine import (
     ModelWorkers,
     check_scoring_options,
     default_batch_size,
-    stitched_predictions,
+    stitched_predictions_each,
 )
+
+# New bases per tile: each tile runs as one pass (in pieces with the encoders' state
+# carried), so a long stride computes each base about once instead of twice; every base
+# still has >= context nt of left context (docs/segments.md has the measured agreement
+# with stride = context).
+DEFAULT_STRIDE = 262_144
 
 
 @dataclass
@@ -84,36 +92,10 @@ def chunk_intervals(mask: np.ndarray, prob: np.ndarray):
     return starts.astype(np.int64), ends.astype(np.int64), scores
 
 
-def segment_contig(
-    model,
-    name: str,
-    sequence: str | np.ndarray,
-    *,
-    stages: Sequence[int] | None = None,
-    context: int = 8192,
-    stride: int | None = None,
-    batch_size: int = 8,
-    device: torch.device | str = "auto",
-    precision: str = "fp32",
-    workers: int | ModelWorkers = 1,
-    on_progress: Callable[[int], None] | None = None,
-) -> ContigSegments:
-    """Boundaries of one contig, stitched from overlapping windows (see module doc).
-
-    ``model`` is a DnaLM (anything ``engine.forward_windows`` accepts); ``stages``
-    selects stage numbers (1-based), None keeps all of them.
-    """
-    tokens = encode(sequence, where=name) if isinstance(sequence, str) else np.asarray(sequence)
-    chosen = _choose_stages(model.config.num_stages, stages)
-    predictions = stitched_predictions(
-        model, tokens, context=context, stride=stride, batch_size=batch_size, device=device,
-        precision=precision, workers=workers, on_progress=on_progress, boundaries_only=True,
-    )
-    rows = [stage - 1 for stage in chosen]
-    prob = predictions.boundary_prob[rows]
-    mask = predictions.boundary_mask[rows]
-    mask[:, :1] = True
-    return ContigSegments(name, chosen, prob, mask)
+def segment_contig(model, name: str, sequence: str | np.ndarray, **options) -> ContigSegments:
+    """Boundaries of one contig (see ``segment_genome``)."""
+    (segments,) = segment_genome(model, {name: sequence}, **options)
+    return segments
 
 
 def _choose_stages(available: int, stages: Sequence[int] | None) -> list[int]:
@@ -143,14 +125,41 @@ def parse_stages(value: str) -> list[int] | None:
 
 def segment_genome(
     model,
-    genome: dict[str, str],
-    **kwargs,
+    genome: dict[str, str | np.ndarray],
+    *,
+    stages: Sequence[int] | None = None,
+    context: int = 8192,
+    stride: int | None = None,
+    batch_size: int = 8,
+    device: torch.device | str = "auto",
+    precision: str = "fp32",
+    workers: int | ModelWorkers = 1,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[ContigSegments]:
-    """``segment_contig`` over every non-empty contig, in byte order of the names
-    (the order genome-browser tools require); empty records have no chunks."""
-    for name in sorted(genome, key=tracks.contig_sort_key):
-        if genome[name]:
-            yield segment_contig(model, name, genome[name], **kwargs)
+    """Boundaries of every non-empty contig, stitched from overlapping windows (see module
+    doc), in byte order of the names (the order genome-browser tools require); empty
+    records have no chunks. ``stride`` None: ``DEFAULT_STRIDE``.
+
+    ``model`` is a DnaLM (anything ``engine.forward_windows`` accepts); ``stages``
+    selects stage numbers (1-based), None keeps all of them.
+    """
+    chosen = _choose_stages(model.config.num_stages, stages)
+    names = [n for n in sorted(genome, key=tracks.contig_sort_key) if len(genome[n])]
+    sequences = [
+        encode(genome[n], where=n) if isinstance(genome[n], str) else np.asarray(genome[n])
+        for n in names
+    ]
+    every = stitched_predictions_each(
+        model, sequences, context=context, stride=stride or DEFAULT_STRIDE,
+        batch_size=batch_size, device=device, precision=precision, workers=workers,
+        on_progress=on_progress, boundaries_only=True, depth=max(chosen),
+    )
+    rows = [stage - 1 for stage in chosen]
+    for name, predictions in zip(names, every, strict=True):
+        prob = predictions.boundary_prob[rows]
+        mask = predictions.boundary_mask[rows]
+        mask[:, :1] = True
+        yield ContigSegments(name, chosen, prob, mask)
 
 
 def write_segments(
