@@ -160,24 +160,6 @@ def test_sliding_window_attention_equals_dense_reference(length, block):
     )
 
 
-@pytest.mark.parametrize("length", [1, 5, 37])
-def test_sliding_window_attention_after_a_full_window_of_cache(length):
-    """A continuation whose cache is one whole window (no padding) runs as band blocks."""
-    from dnahnet_core.model.attention import attention_reference, sliding_window_attention
-
-    torch.manual_seed(2)
-    window = 16
-    q = torch.randn(2, 3, length, 8)
-    k, v = (torch.randn(2, 3, window + length, 8) for _ in range(2))
-    pos = torch.arange(window + length)[None].expand(2, -1) + 100
-    valid = torch.ones(2, window + length, dtype=torch.bool)
-    got = sliding_window_attention(q, k, v, window=window, block=4, blocks_per_call=2)
-    want = attention_reference(q, pos[:, window:], k, v, pos, valid, window)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="cached keys"):
-        sliding_window_attention(q, k[:, :, 1:], v[:, :, 1:], window=window)
-
-
 def test_masked_attention_with_cache_equals_dense_reference():
     from dnahnet_core.model.attention import attention_reference, masked_attention
 

@@ -66,33 +66,25 @@ def band_mask(window: int, block: int, device) -> torch.Tensor:
 
 def sliding_window_attention(q, k, v, window: int, block: int | None = None,
                              blocks_per_call: int = 32):
-    """Causal attention with a window; q [b, h, t, d], k and v [b, h, c + t, d]: a fresh
-    sequence (c = 0) or a continuation whose c = ``window`` cached keys, all valid and
-    contiguous, precede the new ones (then every query block is a band block)."""
+    """Causal attention with a window, for a fresh sequence; q, k, v [b, h, t, d]."""
     b, h, t, d = q.shape
-    cached = k.shape[2] - t
-    if cached not in (0, window):
-        raise ValueError(f"{cached} cached keys: expected 0 or the window ({window})")
-    head = min(t, window - cached)  # queries that see fewer than `window` earlier keys
-    outputs = []
-    if head > 0:
-        outputs.append(F.scaled_dot_product_attention(
-            q[:, :, :head], k[:, :, :head], v[:, :, :head], is_causal=True
-        ))
-    if t > head:
+    head = min(t, window)
+    outputs = [F.scaled_dot_product_attention(
+        q[:, :, :head], k[:, :, :head], v[:, :, :head], is_causal=True
+    )]
+    if t > window:
         block = block or max(window // 8, 1)
         mask = band_mask(window, block, q.device)
-        pad = (-(t - head)) % block
+        pad = (-(t - window)) % block
         if pad:
             q, k, v = (F.pad(x, (0, 0, 0, pad)) for x in (q, k, v))
         # groups of blocks per SDPA call keep the copied key spans bounded in memory
         span = blocks_per_call * block
-        for start in range(head, t + pad, span):
+        for start in range(window, t + pad, span):
             stop = min(start + span, t + pad)
             n = (stop - start) // block
-            first = cached + start - window  # the first key the block's first query sees
-            keys = k[:, :, first : cached + stop].unfold(2, window + block, block)
-            values = v[:, :, first : cached + stop].unfold(2, window + block, block)
+            keys = k[:, :, start - window : stop].unfold(2, window + block, block)
+            values = v[:, :, start - window : stop].unfold(2, window + block, block)
             out = F.scaled_dot_product_attention(
                 q[:, :, start:stop].reshape(b, h * n, block, d),
                 keys.transpose(-1, -2).reshape(b, h * n, window + block, d),
@@ -196,12 +188,8 @@ class Attention(nn.Module):
             key_pos = torch.cat([state.pos, positions], dim=1)
             key_valid = torch.cat([state.valid, valid], dim=1)
             cached = state.k.shape[2]
-            if cached == self.window and bool(state.valid.all()) and bool(valid.all()):
-                # a full window of cached keys and no padding: the fresh path's band blocks
-                out = sliding_window_attention(q, keys, values, self.window)
-            else:
-                out = masked_attention(q, positions, keys, values, key_pos, key_valid,
-                                       self.window, cached)
+            out = masked_attention(q, positions, keys, values, key_pos, key_valid,
+                                   self.window, cached)
         out = self.out_proj(out.transpose(1, 2).reshape(b, t, d))
         if not return_state:
             return out, None
