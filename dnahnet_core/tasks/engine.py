@@ -822,6 +822,14 @@ def stitched_predictions_each(
             )
         return results[index]
 
+    def whole() -> Iterator[Predictions]:
+        """The sequences now complete that are next in order (then forgotten here)."""
+        nonlocal ready
+        while ready < len(sequences) and left[ready] == 0:
+            yield result_of(ready)
+            results.pop(ready)
+            ready += 1
+
     with _workers_for(model, workers) as pool:
         for (index, batch), outputs in zip(owners, pool.map(_window_outputs, tasks), strict=True):
             result = result_of(index)
@@ -836,14 +844,8 @@ def stitched_predictions_each(
                 if on_progress is not None:
                     on_progress(t.keep_end - t.keep_start)
             left[index] -= 1
-            while ready < len(sequences) and left[ready] == 0:
-                yield result_of(ready)
-                results.pop(ready)
-                ready += 1
-        while ready < len(sequences):  # empty sequences at the end
-            yield result_of(ready)
-            results.pop(ready)
-            ready += 1
+            yield from whole()
+        yield from whole()  # empty sequences at the end
 
 
 def _window_outputs(model, device, precision, batch_size, boundaries_only, depth,
