@@ -55,6 +55,7 @@ def main() -> None:
         model = load_model(tmp)
         results = {
             split: measure(model, args.data, split, args.fragments) for split in ("val", "test")
+            if manifest["splits"].get(split, {}).get("fragments")  # a split may be empty
         }
         target = default_model_dir()
         if target.exists():
@@ -213,7 +214,7 @@ def model_card(model, options, last, results, manifest, fragments, metrics, *,
     if validation:
         lines += [
             "",
-            "Validation during training (16 fragments each):",
+            f"Validation during training ({options.get('eval_fragments', 16)} fragments each):",
             "",
             "| step | nucleotides seen | val bits per nt | stage 1 L/L' | stage 2 L/L' |",
             "|---|---|---|---|---|",
