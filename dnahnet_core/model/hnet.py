@@ -45,6 +45,11 @@ class RouteState(NamedTuple):
     inner: RouteState | None
 
 
+def _field(state: NamedTuple | None, name: str):
+    """One part of a stage's state, None for a fresh sequence."""
+    return None if state is None else getattr(state, name)
+
+
 def isotropic(cfg: ModelConfig, layout: str, level: int) -> Isotropic:
     innermost = level == cfg.num_levels - 1
     return Isotropic(
@@ -81,25 +86,22 @@ class HNetStage(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor, state: StageState | None = None,
                 return_state: bool = False):
         """(output [b, t, d], new state or None, [RawStageStats of this and inner stages])."""
-        def get(field):
-            return None if state is None else getattr(state, field)
-
         h, enc_state, p, route_state, boundary = self._encode_and_route(
-            x, valid, get("encoder"), get("router"), return_state
+            x, valid, _field(state, "encoder"), _field(state, "router"), return_state
         )
         chunks, chunk_valid, order = self._chunks(h, boundary)
         inner_out, inner_state, inner_stats = self.inner(
-            chunks, chunk_valid, get("inner"), return_state
+            chunks, chunk_valid, _field(state, "inner"), return_state
         )
         inner_out = inner_out[..., : self.d]
 
         chunk_p = p.gather(1, order)
-        out, last = dechunk(inner_out, chunk_p, chunk_valid, boundary, get("dechunk"))
+        out, last = dechunk(inner_out, chunk_p, chunk_valid, boundary, _field(state, "dechunk"))
         selected = torch.where(boundary, p, 1 - p)
         with torch.autocast(device_type=x.device.type, enabled=False):
             residual = self.residual_proj(h.float())
         out = (out.float() * straight_through(selected)[..., None] + residual).to(x.dtype)
-        out, dec_state = self.decoder(out, valid, get("decoder"), return_state)[:2]
+        out, dec_state = self.decoder(out, valid, _field(state, "decoder"), return_state)[:2]
 
         new_state = None
         if return_state:
@@ -115,15 +117,14 @@ class HNetStage(nn.Module):
         with ``return_state`` the state that continues them. ``depth``: how many stages,
         this one included (None: all)."""
         h, enc_state, p, route_state, boundary = self._encode_and_route(
-            x, valid, None if state is None else state.encoder,
-            None if state is None else state.router, return_state,
+            x, valid, _field(state, "encoder"), _field(state, "router"), return_state
         )
         stats = [RawStageStats(p, boundary, valid, self.target_ratio)]
         inner_state = None
         if isinstance(self.inner, HNetStage) and (depth is None or depth > 1):
             chunks, chunk_valid, _ = self._chunks(h, boundary)
             inner_stats, inner_state = self.inner.route(
-                chunks, chunk_valid, None if state is None else state.inner, return_state,
+                chunks, chunk_valid, _field(state, "inner"), return_state,
                 None if depth is None else depth - 1,
             )
             stats += inner_stats
