@@ -141,3 +141,20 @@ def test_shifted_conv_equals_conv1d_reference():
         causal_depthwise_conv_reference(full, weight, bias),
         rtol=1e-5, atol=1e-5,
     )
+
+
+def test_bf16_conv_accumulates_in_fp32_on_cpu():
+    """bf16 inputs are rounded once, at the output: within half a bf16 ulp of the exact conv.
+
+    Accumulating the four taps in bf16 (what addcmul on bf16 tensors does) rounds at every
+    tap and misses this bound."""
+    from dnahnet_core.model.ssm import causal_depthwise_conv, causal_depthwise_conv_reference
+
+    gen = torch.Generator().manual_seed(0)
+    full = torch.randn(2, 3 + 512, 64, generator=gen).bfloat16()
+    weight, bias = torch.randn(64, 1, 4, generator=gen), torch.randn(64, generator=gen)
+    out = causal_depthwise_conv(full, weight, bias)
+    assert out.dtype == torch.bfloat16
+    exact = causal_depthwise_conv_reference(full.double(), weight.double(), bias.double())
+    error = (out.double() - exact).abs()
+    assert (error <= exact.abs() * 2.0**-8 + 1e-5).all(), error.max()
