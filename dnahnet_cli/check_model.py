@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, input_file, supported_genetic_code
+from dnahnet_cli.validate import at_least, input_file, seed_range, supported_genetic_code
 
 
 def command(
@@ -54,7 +54,7 @@ def command(
     ),
     sample_seed: int = typer.Option(
         0, "--sample-seed", help="Seed of the genome sample, the SNVs and the bootstrap.",
-        callback=at_least(0),
+        callback=seed_range,
     ),
     chrom_map: Path = common.chrom_map_option("annotation"),
     batch_size: int = common.batch_size_option(4),

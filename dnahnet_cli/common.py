@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from dnahnet_cli.validate import at_least, input_file, output_file
+from dnahnet_cli.validate import at_least, input_file, output_file, seed_range, up_to_cpus
 
 
 def config_option(
@@ -21,7 +21,7 @@ def config_option(
 
 
 def seed_option(default: int | None = 0, help: str = "Seed of the untrained weights of --config."):
-    return typer.Option(default, "--seed", help=help, callback=at_least(0))
+    return typer.Option(default, "--seed", help=help, callback=seed_range)
 
 
 def device_option(default: str = "auto"):
@@ -81,7 +81,7 @@ ScoringBatchSizeOption = batch_size_option(
 WorkersOption = typer.Option(
     1, "--workers", help="CPU worker processes, one torch thread each (results identical, "
     "in input order); one per CPU core, faster than torch's threads in one process.",
-    callback=at_least(1),
+    callback=up_to_cpus(1),
 )
 ScoringPrecisionOption = typer.Option(
     "fp32", "--precision",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from dnahnet_cli.validate import at_least, output_dir
+from dnahnet_cli.validate import output_dir, up_to_cpus
 
 
 def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]:
@@ -138,7 +138,7 @@ def command(
         callback=output_dir,
     ),
     threads: int = typer.Option(
-        0, "--threads", help="CPU threads per step (0: torch's default).", callback=at_least(0)
+        0, "--threads", help="CPU threads per step (0: torch's default).", callback=up_to_cpus(0)
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite",

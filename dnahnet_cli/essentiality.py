@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, input_file, output_file
+from dnahnet_cli.validate import at_least, between, input_file, output_file
 
 
 def command(
@@ -35,7 +35,7 @@ def command(
     ),
     bootstrap: int = typer.Option(
         1000, "--bootstrap", help="Bootstrap replicates for the 95% interval of every AUROC "
-        "(seeded; 0: no intervals).", callback=at_least(0),
+        "(seeded; 0: no intervals; at most 100,000).", callback=between(0, 100_000),
     ),
     metrics: Path = typer.Option(
         None, "--metrics",

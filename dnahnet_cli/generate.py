@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import above, at_least, between
+from dnahnet_cli.validate import above, at_least, between, seed_range
 
 MAX_LENGTH = 10_000_000  # nucleotides per call: a few bacterial genomes
 
@@ -25,7 +25,7 @@ def command(
         0, "--top-k", help="Sample among the k most likely (0: all).", callback=at_least(0)
     ),
     sample_seed: int = typer.Option(
-        0, "--sample-seed", help="Seed of the sampler.", callback=at_least(0)
+        0, "--sample-seed", help="Seed of the sampler.", callback=seed_range
     ),
     model: str = common.ModelOption,
     config: str = common.ConfigOption,

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, between, input_file, output_dir
+from dnahnet_cli.validate import at_least, between, input_file, output_dir, up_to_cpus
 
 
 def command(
@@ -67,7 +67,7 @@ def command(
     ),
     id_field: str = typer.Option(None, help="Genome id column of JSON-lines/Parquet inputs."),
     workers: int = typer.Option(
-        1, "--workers", "-j", help="Worker processes (over files).", callback=at_least(1)
+        1, "--workers", "-j", help="Worker processes (over files).", callback=up_to_cpus(1)
     ),
     seed: int = common.seed_option(0, "Seed of the train/val/test assignment."),
     skip_bad: bool = typer.Option(

@@ -13,6 +13,7 @@ not used for floats because they let NaN through.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,15 +26,17 @@ def number_range(
     *,
     above: float | None = None,
     below: float | None = None,
+    why: str = "",
 ) -> Callable:
     """A callback accepting finite numbers with ``minimum <= x <= maximum`` (``above <
-    x < below`` for open bounds); lists (repeatable options) are checked item by item."""
+    x < below`` for open bounds); lists (repeatable options) are checked item by item.
+    ``why`` explains a bound in the message."""
     bounds = [
         f"{sign} {_shown(bound)}"
         for sign, bound in ((">=", minimum), (">", above), ("<=", maximum), ("<", below))
         if bound is not None
     ]
-    rule = " and ".join(bounds)
+    rule = " and ".join(bounds) + (f" ({why})" if why else "")
 
     def check(value):
         for item in value if isinstance(value, (list, tuple)) else [value]:
@@ -72,6 +75,17 @@ def _shown(number) -> str:
     if isinstance(number, float) and number.is_integer():
         return str(int(number))
     return str(number)
+
+
+SEED_MAX = 2**32 - 1  # a seed every generator takes (torch, numpy)
+# --seed, --sample-seed: a larger seed overflows torch's generator
+seed_range = number_range(0, SEED_MAX, why="a 32-bit seed")
+
+
+def up_to_cpus(minimum: int) -> Callable:
+    """Worker processes or threads: ``minimum`` to the CPUs of this machine (one per core;
+    many more only exhaust memory, each worker process holding a copy of the model)."""
+    return number_range(minimum, os.cpu_count() or 1, why="the CPUs of this machine")
 
 
 def supported_genetic_code(value: int | None) -> int | None:

@@ -126,6 +126,8 @@ def template(tmp_path_factory) -> Path:
             tags.append(line.split("locus_tag=")[1].split(";")[0].strip())
     labels = "".join(f"{tag}\t{'E' if i % 2 else 'NE'}\n" for i, tag in enumerate(tags[:12]))
     _write(root / "labels.tsv", "locus_tag\tessential\n" + labels)
+    gff = gzip.decompress((root / "subset.gff.gz").read_bytes()).decode()
+    _write(root / "bad_phase.gff", gff.replace("\t+\t0\tID=cds-", "\t+\t5\tID=cds-", 1))
     # score-dms: the genomic context of a real Mycoplasma gene and SNVs in its first codons
     from dnahnet_core.io.fasta import load_genome
 
@@ -267,6 +269,7 @@ def _cases() -> list[Case]:
         usage("likelihood", "range", [*LK, "--batch-size", "0"], "--batch-size"),
         usage("likelihood", "range", [*LK, "--batch-size", "-1"], "--batch-size"),
         usage("likelihood", "range", [*LK, "--seed", "-1"], "--seed"),
+        usage("likelihood", "range", [*LK, "--seed", "18446744073709551616"], "--seed"),
         bad("likelihood", "input-missing", ["likelihood", "missing.fa", *TINY], "missing.fa"),
         bad("likelihood", "input-directory", ["likelihood", "somedir", *TINY], "somedir"),
         bad("likelihood", "input-empty", ["likelihood", "empty.txt", *TINY], "empty.txt"),
@@ -301,6 +304,8 @@ def _cases() -> list[Case]:
         usage("generate", "range", [*GN, "--temperature", "-1"], "--temperature"),
         usage("generate", "range", [*GN, "--temperature", "inf"], "--temperature"),
         usage("generate", "range", [*GN, "--top-k", "-1"], "--top-k"),
+        usage("generate", "range", [*GN, "--sample-seed", "18446744073709551616"],
+              "--sample-seed"),
         bad("generate", "input-invalid", [*GN, "--prompt", "ACGT!!"], "prompt"),
         bad("generate", "model-preset", ["generate", "--config", "no-such-preset"],
             "no-such-preset"),
@@ -341,6 +346,7 @@ def _cases() -> list[Case]:
         usage("prepare", "range", [*PR, "-o", "new", "--max-n-fraction", "2"],
               "--max-n-fraction"),
         usage("prepare", "range", [*PR, "-o", "new", "--workers", "0"], "--workers"),
+        usage("prepare", "range", [*PR, "-o", "new", "--workers", "100000"], "CPUs"),
         usage("prepare", "range", [*PR, "-o", "new", "--min-tail-length", "-1"],
               "--min-tail-length"),
         usage("prepare", "range", [*PR, "-o", "new", "--min-completeness", "nan"],
@@ -402,6 +408,11 @@ def _cases() -> list[Case]:
         usage("train", "range", [*TR, "-o", "run2", "--eval-every", "0"], "--eval-every"),
         usage("train", "range", [*TR, "-o", "run2", "--save-every", "-2"], "--save-every"),
         usage("train", "range", [*TR, "-o", "run2", "--stop-after", "0"], "--stop-after"),
+        usage("train", "range", [*TR, "-o", "run2", "--seed", "4294967296"], "--seed"),
+        bad("train", "option-value", [*TR, "-o", "run2", "--batch-size", "10000000000000"],
+            "--batch-size 10000000000000 x --grad-accum 1: a step would take"),
+        bad("train", "option-value", [*TR, "-o", "run2", "--grad-accum", "10000000000000"],
+            "train split of prepared"),
         bad("train", "input-missing", ["train", "--data", "missing_dir", *TINY, "-o", "run2"],
             "missing_dir"),
         bad("train", "input-format", ["train", "--data", "phix.fa", *TINY, "-o", "run2"],
@@ -473,6 +484,7 @@ def _cases() -> list[Case]:
         usage("score-variants", "range", [*SV, "--window", "0"], "--window"),
         usage("score-variants", "range", [*SV, "--window", "-8"], "--window"),
         usage("score-variants", "range", [*SV, "--batch-size", "0"], "--batch-size"),
+        usage("score-variants", "range", [*SV, "--workers", "100000"], "--workers"),
         bad("score-variants", "input-missing", ["score-variants", "missing.vcf", *sv_ref],
             "missing.vcf"),
         bad("score-variants", "input-directory", ["score-variants", "somedir", *sv_ref],
@@ -605,6 +617,10 @@ def _cases() -> list[Case]:
         bad("essentiality", "model-dir", ["essentiality", *es_in[:2], "-m", "models/headdim"],
             "headdim"),
         usage("essentiality", "range", [*ES, "--bootstrap", "-1"], "--bootstrap"),
+        usage("essentiality", "range", [*ES, "--labels", "labels.tsv", "--bootstrap",
+                                        "1000000000000000000000"], "--bootstrap"),
+        bad("essentiality", "annotation", ["essentiality", "subset.fna.gz", "bad_phase.gff",
+                                           *TINY], "bad_phase.gff: line 6: phase must be 0, 1, 2"),
         usage("essentiality", "usage", [*ES, "--manifest", "labels.tsv"], "--manifest"),
         bad("essentiality", "annotation", ["essentiality", "subset.fna.gz", *TINY],
             "subset.fna.gz"),
@@ -622,6 +638,7 @@ def _cases() -> list[Case]:
         usage("segments", "range", [*SG, "--context", "0"], "--context"),
         usage("segments", "range", [*SG, "--context", "-1"], "--context"),
         usage("segments", "range", [*SG, "--stride", "0"], "--stride"),
+        usage("segments", "range", [*SG, "--workers", "100000"], "--workers"),
         usage("segments", "range", [*SG, "--batch-size", "0"], "--batch-size"),
         bad("segments", "option-value", [*SG, "--stage", "3"], "--stage"),
         bad("segments", "option-value", [*SG, "--stage", "first"], "first"),
@@ -708,6 +725,7 @@ def _cases() -> list[Case]:
         usage("demo", "usage", ["demo", "--bogus"], "--bogus"),
         usage("demo", "usage", ["demo", "--threads", "many"], "--threads"),
         usage("demo", "range", ["demo", "--threads", "-1"], "--threads"),
+        usage("demo", "range", ["demo", "--threads", "100000"], "--threads"),
         bad("demo", "output-nonempty-dir", ["demo", "--out", "report"], "report"),
         bad("demo", "output-is-file", ["demo", "--out", "afile"], "afile"),
         bad("demo", "output-parent-file", ["demo", "--out", "afile/demo"], "afile"),
@@ -723,6 +741,8 @@ def _cases() -> list[Case]:
         usage("check-model", "range", [*cm, "--window", "0"], "--window"),
         usage("check-model", "range", [*cm, "--batch-size", "0"], "--batch-size"),
         usage("check-model", "range", [*cm, "--sample-seed", "-1"], "--sample-seed"),
+        usage("check-model", "range", [*cm, "--sample-seed", "18446744073709551616"],
+              "--sample-seed"),
         usage("check-model", "range", [*cm, "--genetic-code", "7"], "--genetic-code"),
         bad("check-model", "input-missing", ["check-model", "-g", "missing.fa", "-a",
                                              "subset.gff.gz", *TINY], "missing.fa"),

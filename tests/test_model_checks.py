@@ -132,6 +132,16 @@ def test_sampling_is_seeded(coding):
     assert mc.sample_snvs(coding, 5, seed=1) != mc.sample_snvs(coding, 5, seed=2)
 
 
+def test_more_snvs_than_the_genome_has_are_drawn_in_bounded_batches(tmp_path):
+    """--snvs far beyond the genome's SNVs (1e21 asked for) returns each SNV once, quickly,
+    instead of allocating 64 draws per wanted SNV."""
+    fasta, gff = _write_genome(tmp_path, "ATG" + "GCT" * 20 + "TAA", [(1, 66, "+")])
+    cmap = mc.coding_map(load_annotated_genome(fasta, gff))
+    every = mc.sample_snvs(cmap, 10**21, seed=0)
+    assert len({(s.position, s.alt) for s in every}) == len(every) == 20 * 3 * 3
+    assert every == mc.sample_snvs(cmap, 10_000, seed=0)
+
+
 def _write_genome(tmp_path, sequence: str, genes: list[tuple[int, int, str]], table=None):
     fasta, gff = tmp_path / "g.fna", tmp_path / "g.gff"
     fasta.write_text(f">chr\n{sequence}\n")

@@ -164,6 +164,8 @@ def _gff_feature(path: Path, number: int, line: str):
         raise DnahnetError(f"{where}: invalid interval {fields[3]}..{fields[4]}")
     if fields[6] not in {"+", "-", ".", "?"}:
         raise DnahnetError(f"{where}: strand must be +, - or ., got {fields[6]!r}")
+    if fields[7] not in {"0", "1", "2", "."}:
+        raise DnahnetError(f"{where}: phase must be 0, 1, 2 or ., got {fields[7]!r}")
     try:
         return feature_from_line(line, dialect=constants.dialect, strict=False)
     except Exception as error:  # gffutils raises assorted types on malformed attributes

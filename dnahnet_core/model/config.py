@@ -246,7 +246,8 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
         source = _preset_dir() / f"{name_or_path}.json"
     else:
         raise DnahnetError(
-            f"unknown model config {str(name_or_path)!r}: not a file, and not a preset "
+            f"unknown model config {str(name_or_path)!r}: not a config .json, a model "
+            f"directory or a preset "
             f"({', '.join(list_presets())})"
         )
     try:

@@ -285,9 +285,9 @@ def sample_snvs(cmap: CodingMap, per_class: int, seed: int = 0) -> list[CodingSn
     single = _single_coverage(cmap)
     candidates = np.flatnonzero(cmap.internal)
     chosen = [np.zeros(0, dtype=np.int64) for _ in CLASSES]  # keys: 12 * codon + 4 * offset + alt
-    batch = max(4096, 64 * per_class)
     # a class the genome lacks never fills: stop once every SNV was likely drawn
     budget = min(20 * 9 * candidates.size, 50_000_000)
+    batch = max(4096, min(64 * per_class, budget, 1 << 22))  # draws held in memory at once
     drawn = 0
     while candidates.size and drawn < budget and min(map(len, chosen)) < per_class:
         codon = candidates[rng.integers(0, candidates.size, batch)]

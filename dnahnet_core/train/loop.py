@@ -292,6 +292,14 @@ def start_run(
         train_set, val_set = _open_datasets(options)
     if len(train_set) == 0:
         raise DnahnetError(f"--data {options.data}: the train split is empty")
+    step_fragments = options.batch_size * options.grad_accum * world.world_size
+    if step_fragments > len(train_set):  # it would repeat fragments within one step
+        processes = f" x {world.world_size} processes" if world.world_size > 1 else ""
+        raise DnahnetError(
+            f"--batch-size {options.batch_size} x --grad-accum {options.grad_accum}{processes}: "
+            f"a step would take {step_fragments:,} fragments, more than the {len(train_set):,} "
+            f"of the train split of {options.data}"
+        )
     if model is None:
         model, save_weights = _build_model(options, checkpoint)
     save_weights = save_weights or ckpt.plain_save_weights
