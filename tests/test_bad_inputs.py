@@ -167,6 +167,7 @@ def template(tmp_path_factory) -> Path:
     _write(root / "run_binary" / "metrics.jsonl", _binary())
     _write(root / "run_no_json" / "metrics.jsonl", "step 1 loss 2.0\nstep 2 loss 1.9\n")
     _write(root / "bad_coords.bed", "NZ_JNJU01000001.1\t500\t100\tstage1\t0\t+\n")
+    _write(root / "three_columns.bed", "# chunks\nNZ_JNJU01000001.1\t100\t500\n")
     return root
 
 
@@ -674,6 +675,9 @@ def _cases() -> list[Case]:
                                                 "-o", "rep"], "bad_coords.bed"),
         bad("segments-report", "input-format", ["segments-report", "phix.fa", *SR[2:], "-o",
                                                 "rep"], "phix.fa"),
+        bad("segments-report", "input-format", ["segments-report", "three_columns.bed",
+                                                *SR[2:], "-o", "rep"],
+            "three_columns.bed: line 2: interval name '' is not stage1/stage2/"),
         bad("segments-report", "annotation", [*SR[:2], "-a", "missing.gff", "-g",
                                               "subset.fna.gz", "-o", "rep"], "missing.gff"),
         bad("segments-report", "annotation", [*SR[:2], "-a", "binary.bin", "-g",

@@ -74,13 +74,15 @@ def boundaries_from_bed(records: Iterable, lengths: dict[str, int], where: str):
     """{stage: {contig: bool[length]}} from BED records named ``stage{s}``."""
     out: dict[int, dict[str, np.ndarray]] = {}
     for rec in records:
+        line = f"{where}: line {rec.line}" if rec.line else where
         if not rec.name.startswith("stage") or not rec.name[5:].isdigit():
-            raise DnahnetError(f"{where}: interval name {rec.name!r} is not stage1/stage2/...")
+            raise DnahnetError(f"{line}: interval name {rec.name!r} is not stage1/stage2/... "
+                               "(the BED of `dnahnet segments`)")
         if rec.contig not in lengths:
-            raise DnahnetError(f"{where}: contig {rec.contig!r} is not in the genome")
+            raise DnahnetError(f"{line}: contig {rec.contig!r} is not in the genome")
         if rec.end > lengths[rec.contig]:
             raise DnahnetError(
-                f"{where}: {rec.contig}:{rec.start}-{rec.end} lies past the contig end "
+                f"{line}: {rec.contig}:{rec.start}-{rec.end} lies past the contig end "
                 f"({lengths[rec.contig]} nt); is this the right genome?"
             )
         stage = int(rec.name[5:])
