@@ -48,6 +48,10 @@ def main() -> None:
     metrics = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [m for m in metrics if m.get("kind") == "train"]
     last = train_rows[-1]
+    # the weights' own step (a run stopped by a signal saves after its last log line)
+    saved = args.run / "metadata.json"
+    weights = json.loads(saved.read_text()) if saved.exists() else {}
+    trained = {key: weights.get(key, last[key]) for key in ("step", "tokens")}
     manifest = json.loads((args.data / "manifest.json").read_text())
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,8 +67,8 @@ def main() -> None:
         metadata = {
             "name": f"{model.config.name} default model",
             "trained_from": str(args.run),
-            "steps": last["step"],
-            "tokens": last["tokens"],
+            "steps": trained["step"],
+            "tokens": trained["tokens"],
             "train_options": run_options,
             "evaluation": results,
             "weights_dtype": "float16 (loaded as float32)",
@@ -72,7 +76,8 @@ def main() -> None:
         save_model(model, target, metadata=metadata, dtype=torch.float16)
     shutil.copyfile(args.data / "manifest.json", target / "training_data_manifest.json")
     shutil.copyfile(args.run / "metrics.jsonl", target / "training_metrics.jsonl")
-    card = model_card(model, run_options, last, results, manifest, args.fragments, metrics,
+    card = model_card(model, run_options, trained, last, results, manifest, args.fragments,
+                      metrics,
                       command=args.command or default_command(run_options),
                       compute=args.compute or DEFAULT_COMPUTE)
     if args.checks:
@@ -158,7 +163,19 @@ def checks_section(report: dict, before: dict | None, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def model_card(model, options, last, results, manifest, fragments, metrics, *,
+def _planned(options: dict) -> str:
+    if options.get("max_steps"):
+        return f"{options['max_steps']} steps"
+    return f"{options['tokens']:,.0f} nucleotides"
+
+
+def _stopped_early(options: dict, trained: dict) -> bool:
+    if options.get("max_steps"):
+        return trained["step"] < options["max_steps"]
+    return bool(options.get("tokens")) and trained["tokens"] < options["tokens"]
+
+
+def model_card(model, options, trained, last, results, manifest, fragments, metrics, *,
                command: str, compute: str) -> str:
     params = sum(p.numel() for p in model.parameters())
     cfg = model.config
@@ -183,11 +200,12 @@ def model_card(model, options, last, results, manifest, fragments, metrics, *,
         )
         + ".",
         f"- Command: {command}",
-        f"- Trained for **{last['step']} steps, {last['tokens']:,} nucleotides**"
+        f"- Trained for **{trained['step']} steps, {trained['tokens']:,} nucleotides**"
         + (
-            f" of {options['max_steps']} planned steps: stopped at a checkpoint when the "
-            "session's time ran out, before the cosine schedule finished."
-            if options.get("max_steps") and last["step"] < options["max_steps"]
+            f" of {_planned(options)} planned: stopped at a checkpoint when the session's "
+            f"time ran out, before the cosine schedule finished (last learning rate "
+            f"{last['lr']:.2e}, its floor {options['lr'] * options['min_lr_ratio']:.2e})."
+            if _stopped_early(options, trained)
             else "."
         ),
         f"- Compute: {compute}",

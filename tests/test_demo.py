@@ -1,6 +1,7 @@
 """`dnahnet demo` end to end on the bundled data with the packaged default model (slow)."""
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ def test_default_model_is_packaged_and_small():
     assert weights.exists() and (directory / "MODEL_CARD.md").exists()
     assert weights.stat().st_size <= 25 * 1024 * 1024
     model = load_model(None)
-    assert model.config.name == "dnahnet-small"
+    trained = json.loads((directory / "metadata.json").read_text())["train_options"]
+    assert model.config.name == trained["config"]  # the weights are the card's model
     assert all(p.dtype.is_floating_point for p in model.parameters())
 
 

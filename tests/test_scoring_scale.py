@@ -415,7 +415,9 @@ def test_segments_of_a_genome_keep_contig_order_across_workers(model):
 def test_the_default_stride_gives_the_boundaries_of_stride_context():
     """segments' default (long tiles, each base computed once) against tiles of stride =
     context (each base about twice), shipped model, 60 kb of a real genome: the same
-    calls at both stages (docs/segments.md has the whole-genome agreement)."""
+    stage-1 calls, probabilities within 2e-3, and a call differs only where its
+    probability is that close to the 0.5 threshold (docs/segments.md has the
+    whole-genome agreement)."""
     from dnahnet_core.model import load_model
     from dnahnet_core.tasks.segments import DEFAULT_STRIDE, segment_genome
 
@@ -426,5 +428,8 @@ def test_the_default_stride_gives_the_boundaries_of_stride_context():
     (tiled,) = segment_genome(shipped, region, context=8192, stride=8192, device="cpu",
                               batch_size=1)
     assert DEFAULT_STRIDE > len(region[CONTIG])  # one tile, run in pieces
-    assert (default.mask != tiled.mask).mean() <= 1e-4
-    np.testing.assert_allclose(default.prob[0], tiled.prob[0], atol=1e-3)
+    assert (default.mask[0] != tiled.mask[0]).mean() <= 1e-4
+    np.testing.assert_allclose(default.prob, tiled.prob, atol=2e-3)
+    flipped = default.mask != tiled.mask
+    assert flipped.mean() <= 1e-2
+    assert np.abs(default.prob[flipped] - 0.5).max(initial=0) <= 2e-3
