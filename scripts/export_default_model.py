@@ -163,16 +163,14 @@ def checks_section(report: dict, before: dict | None, manifest: dict) -> str:
     return "\n".join(lines)
 
 
-def _planned(options: dict) -> str:
+def _cut_short(options: dict, trained: dict) -> str | None:
+    """The planned length when the weights stop before it (None: the run finished)."""
     if options.get("max_steps"):
-        return f"{options['max_steps']} steps"
-    return f"{options['tokens']:,.0f} nucleotides"
-
-
-def _stopped_early(options: dict, trained: dict) -> bool:
-    if options.get("max_steps"):
-        return trained["step"] < options["max_steps"]
-    return bool(options.get("tokens")) and trained["tokens"] < options["tokens"]
+        short = trained["step"] < options["max_steps"]
+        return f"{options['max_steps']} steps" if short else None
+    if options.get("tokens") and trained["tokens"] < options["tokens"]:
+        return f"{options['tokens']:,.0f} nucleotides"
+    return None
 
 
 def model_card(model, options, trained, last, results, manifest, fragments, metrics, *,
@@ -202,10 +200,10 @@ def model_card(model, options, trained, last, results, manifest, fragments, metr
         f"- Command: {command}",
         f"- Trained for **{trained['step']} steps, {trained['tokens']:,} nucleotides**"
         + (
-            f" of {_planned(options)} planned: stopped at a checkpoint when the session's "
+            f" of {planned} planned: stopped at a checkpoint when the session's "
             f"time ran out, before the cosine schedule finished (last learning rate "
             f"{last['lr']:.2e}, its floor {options['lr'] * options['min_lr_ratio']:.2e})."
-            if _stopped_early(options, trained)
+            if (planned := _cut_short(options, trained))
             else "."
         ),
         f"- Compute: {compute}",
