@@ -108,6 +108,7 @@ def template(tmp_path_factory) -> Path:
     _write(root / "phix.fa", phix)
     _write(root / "truncated.fa.gz", (root / "lambda.fa.gz").read_bytes()[:6000])
     _write(root / "invalid.fa", phix[:200] + "@@" + phix[200:400] + "\n")
+    _write(root / "invalid_second.fa", phix + ">second\n" + phix[200:400] + "@@\n")
     _write(root / "two.fa", phix + phix.replace(">", ">copy_", 1))
     shutil.copy(DEMO_DATA / "mycoplasma_alvi.fna.gz", root / "myco.fa.gz")
     for name in ("mycoplasma_subset.fna.gz", "mycoplasma_subset.gff.gz"):
@@ -118,6 +119,7 @@ def template(tmp_path_factory) -> Path:
     _write(root / "pos_superscript.vcf", _vcf_variant(vcf, "1\u00b23"))
     _write(root / "pos_fullwidth.vcf", _vcf_variant(vcf, "\uff11\uff12\uff13"))
     _write(root / "pos_zero.vcf", _vcf_variant(vcf, "0"))
+    _write(root / "last_beyond_contig.vcf", vcf.replace("153547\tdemo32", "999999\tdemo32"))
     _write(root / "chrom_map_one_column.tsv", "NZ_JNJU01000001.1\n")
     # essentiality labels: real locus tags of the subset annotation
     tags = []
@@ -279,6 +281,10 @@ def _cases() -> list[Case]:
         bad("likelihood", "input-truncated", ["likelihood", "truncated.fa.gz", *TINY],
             "truncated.fa.gz"),
         bad("likelihood", "input-invalid", ["likelihood", "invalid.fa", *TINY], "invalid.fa"),
+        bad("likelihood", "input-invalid", ["likelihood", "invalid_second.fa", *TINY],
+            "record second"),
+        bad("likelihood", "input-invalid", ["likelihood", "invalid_second.fa", *TINY,
+                                            "--per-position"], "record second"),
         bad("likelihood", "output-parent-file", [*LK, "-o", "afile/out.tsv"], "afile"),
         bad("likelihood", "output-directory", [*LK, "-o", "somedir"], "somedir"),
         bad("likelihood", "output-empty-name", [*LK, "-o", ""], "empty"),
@@ -501,6 +507,9 @@ def _cases() -> list[Case]:
             "pos_fullwidth.vcf"),
         bad("score-variants", "vcf-pos", ["score-variants", "pos_zero.vcf", *sv_ref],
             "pos_zero.vcf"),
+        # the last record is the bad one: nothing is scored or written first
+        bad("score-variants", "vcf-pos", ["score-variants", "last_beyond_contig.vcf", *sv_ref],
+            "999999"),
         bad("score-variants", "reference-missing", ["score-variants", "variants.vcf", "-r",
                                                     "missing.fa", *TINY], "missing.fa"),
         bad("score-variants", "reference-binary", ["score-variants", "variants.vcf", "-r",
@@ -649,6 +658,8 @@ def _cases() -> list[Case]:
         bad("segments", "input-directory", ["segments", "somedir", *TINY], "somedir"),
         bad("segments", "input-truncated", ["segments", "truncated.fa.gz", *TINY],
             "truncated.fa.gz"),
+        bad("segments", "input-invalid", ["segments", "invalid_second.fa", *TINY],
+            "record second"),
         bad("segments", "output-parent-file", [*SG, "-o", "afile/x.bed"], "afile"),
         bad("segments", "output-parent-file", [*SG, "-o", "x.bed", "--bedgraph",
                                                "afile/x.bedgraph"], "afile"),
@@ -704,6 +715,7 @@ def _cases() -> list[Case]:
         bad("embed", "input-empty", [*EM_IN, "empty.txt"], "empty.txt"),
         bad("embed", "input-truncated", [*EM_IN, "truncated.fa.gz"], "truncated.fa.gz"),
         bad("embed", "input-invalid", [*EM_IN, "invalid.fa"], "invalid.fa"),
+        bad("embed", "input-invalid", [*EM_IN, "invalid_second.fa"], "record second"),
         bad("embed", "input-format", [*EM_IN, "--regions", "bad_coords.bed", *regions],
             "bad_coords.bed"),
         bad("embed", "input-format", [*EM_IN, "--regions", "chunks.bed", "--genome", "phix.fa"],
@@ -797,6 +809,7 @@ def test_bad_input(case: Case, workspace: Path, capfd):
     assert code == case.code, f"exit {code}, stderr: {err!r}"
     assert len(lines) == 1 and lines[0].startswith("dnahnet: error: "), err
     assert case.says in lines[0], f"{lines[0]!r} does not name {case.says!r}"
+    assert out == "", f"standard output before the error: {out[:200]!r}"
     assert changes(before, snapshot(workspace)) == []
     assert leftovers(tempfile.gettempdir()) == []
 

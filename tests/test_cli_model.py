@@ -66,6 +66,20 @@ def test_likelihood_summary_matches_model(phix_fasta, tmp_path):
     assert float(rows[1][4]) == pytest.approx(bits, rel=1e-4)
 
 
+def test_likelihood_keeps_an_empty_record_with_na(tmp_path):
+    fasta = tmp_path / "with_empty.fa"
+    fasta.write_text(">first\nACGTACGTAA\n>empty description\n>last\nACGT\n")
+    out = tmp_path / "ll.tsv"
+    result = runner.invoke(
+        app, ["likelihood", str(fasta), "--config", "dnahnet-tiny", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == ["first", "empty", "last"]
+    assert rows[1][1:] == ["0", "0.0000", "NA", "NA"]
+    assert all(np.isfinite(float(x)) for r in (rows[0], rows[2]) for x in r[1:])
+
+
 def test_likelihood_per_position_rows_sum_to_total(phix_fasta, tmp_path):
     summary, per_pos = tmp_path / "s.tsv", tmp_path / "p.tsv"
     base = ["likelihood", str(phix_fasta), "--config", "dnahnet-tiny", "--context", "1024"]

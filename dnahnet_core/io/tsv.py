@@ -33,10 +33,12 @@ def likelihood_header() -> str:
 
 
 def likelihood_row(result: SequenceLikelihood) -> str:
-    return (
-        f"{result.id}\t{result.length}\t{result.total:.4f}\t{result.mean:.6f}"
-        f"\t{result.bits_per_nucleotide:.6f}\n"
+    """An empty record keeps its row: length 0, total 0, NA for the per-nucleotide means."""
+    mean, bits = (
+        (f"{result.mean:.6f}", f"{result.bits_per_nucleotide:.6f}") if result.length
+        else ("NA", "NA")
     )
+    return f"{result.id}\t{result.length}\t{result.total:.4f}\t{mean}\t{bits}\n"
 
 
 def per_position_header(num_stages: int) -> str:

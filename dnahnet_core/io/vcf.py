@@ -9,7 +9,6 @@ their original text: a writer changes only the INFO column, so everything else
     reader.header_lines        # '##...' lines then the '#CHROM' line, without newlines
     for record in reader:      # VcfRecord: chrom, pos (1-based), ref, alts, where
         ...
-    count_records("in.vcf.gz")  # data lines of a text VCF (a progress total), None for BCF
     with vcf_output("out.vcf.gz") as handle:   # atomic; .gz is bgzipped + tabix-indexed
         handle.write(line + "\\n")
 """
@@ -258,15 +257,3 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             forget_temporary(workdir)
-
-
-def count_records(path: str | os.PathLike) -> int | None:
-    """Number of data lines of a text VCF (a progress total); None for BCF or unreadable."""
-    try:
-        with open_binary(path) as handle:
-            if handle.read(3) == b"BCF":
-                return None
-        with open_text(path) as handle:
-            return sum(1 for line in handle if line.strip() and not line.startswith("#"))
-    except (OSError, EOFError):
-        return None

@@ -102,13 +102,16 @@ def score_fasta(
         raise DnahnetError(f"{fasta}: no such file")
     if bigwig is not None:
         check_prefix(bigwig)
-        sizes = chrom_sizes(_record_lengths(fasta), str(fasta))  # reads the file once first
+    # a first pass checks every record, so that bad input fails before a line is written
+    lengths = _record_lengths(fasta, unique_ids=bigwig is not None)
+    if bigwig is not None:
+        sizes = chrom_sizes(lengths, str(fasta))
     network, device = ready_model(model, device)
     stages = network.config.num_stages
     sink = atomic_open(output, "w") if output else contextlib.nullcontext(sys.stdout)
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(sink)
-        advance = stack.enter_context(counter("nt", "scoring"))
+        advance = stack.enter_context(counter("nt", "scoring", total=sum(lengths.values())))
         paths = bigwig_paths(bigwig, range(1, stages + 1), logprob=True) if bigwig else {}
         tracks = {name: stack.enter_context(open_bigwig(p, sizes)) for name, p in paths.items()}
         out.write(tsv.per_position_header(stages) if per_position else tsv.likelihood_header())
@@ -125,11 +128,12 @@ def score_fasta(
                 _add_tracks(tracks, result)
 
 
-def _record_lengths(fasta: Path) -> dict[str, int]:
-    """Record id -> length, in file order; a bigWig needs unique names."""
+def _record_lengths(fasta: Path, unique_ids: bool) -> dict[str, int]:
+    """Record id -> length, in file order (every record decoded, so bad input fails here);
+    with ``unique_ids`` (a bigWig needs unique names) a repeated id is an error."""
     lengths: dict[str, int] = {}
     for record_id, _, tokens in iter_token_records(fasta):
-        if record_id in lengths:
+        if unique_ids and record_id in lengths:
             raise DnahnetError(f"{fasta}: duplicate record id {record_id!r} (--bigwig needs "
                                "unique names)")
         lengths[record_id] = len(tokens)

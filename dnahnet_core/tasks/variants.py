@@ -37,7 +37,7 @@ from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.annotations import load_annotated_genome
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.variant_scores import ScoringHeader, output_kind, scored_variant_output
-from dnahnet_core.io.vcf import BASES, VcfReader, VcfRecord, allele_kind, count_records
+from dnahnet_core.io.vcf import BASES, VcfReader, VcfRecord, allele_kind
 from dnahnet_core.model_source import ModelSource, ready_model
 from dnahnet_core.progress import counter, per_second
 from dnahnet_core.tasks.consequences import (
@@ -446,6 +446,10 @@ def score_vcf(
         device, precision=options.precision, workers=options.workers,
         downstream=options.downstream,
     )
+    # a first pass plans every record, so that a bad one fails before anything is written
+    # (and counts them for the progress bar, in a BCF too)
+    total = sum(len(planned) for planned, _ in plan_chunks(VcfReader(vcf_path), genome, options,
+                                                            Summary(), chunk_sites=1))
     network, device = ready_model(model, device)
     summary = Summary(annotated=annotator is not None)
     header = ScoringHeader(
@@ -463,9 +467,7 @@ def score_vcf(
             reverse_complement=options.reverse_complement, prefix_reuse=options.prefix_reuse,
             downstream=options.downstream, precision=options.precision, workers=pool,
         ) as engine,
-        counter(
-            "variants", "scoring variants", count_records(vcf_path), rate=per_second("variants")
-        ) as advance,
+        counter("variants", "scoring variants", total, rate=per_second("variants")) as advance,
         scored_variant_output(output, reader.header_lines, header) as write,
     ):
         # records planned per step; a stream shares its left contexts within a step only
