@@ -90,6 +90,12 @@ def command(
         "still follows --max-steps).",
         callback=at_least(1),
     ),
+    time_limit: float = _opt(
+        "--time-limit",
+        "Save and stop when another step would pass this many minutes of training in this "
+        "session (a job's wall time; the schedule still follows --max-steps/--tokens).",
+        callback=above(0),
+    ),
     tensorboard: bool = _opt("--tensorboard", "Also log to RUNDIR/tensorboard."),
     resume: bool = _opt("--resume", "Continue the run in --out from its last checkpoint.", False),
 ) -> None:
@@ -108,7 +114,7 @@ def command(
         "precision": precision, "compile": compile, "rc_augment": rc_augment,
         "log_every": log_every, "eval_every": eval_every, "eval_fragments": eval_fragments,
         "save_every": save_every, "keep": keep, "stop_after": stop_after,
-        "tensorboard": tensorboard,
+        "time_limit": time_limit, "tensorboard": tensorboard,
     }
     options = resolve_options(values, resume=resume)
     if resume or not _is_main():  # only rank 0 writes the run directory
@@ -126,8 +132,12 @@ def command(
             f"(continue with --resume)")
         raise typer.Exit(130)
     val = f", validation bpb {result.val['bpb']:.4f}" if result.val else ""
-    verb = "paused" if result.status == "paused" else "finished"
-    log(f"{verb} at step {result.step}{val}; model in {options.out} (checkpoint {where.name})")
+    if result.status == "paused":
+        log(f"paused at step {result.step}{val}; model in {options.out} (checkpoint "
+            f"{where.name}; continue with --resume)")
+    else:
+        log(f"finished at step {result.step}{val}; model in {options.out} (checkpoint "
+            f"{where.name})")
 
 
 def _is_main() -> bool:

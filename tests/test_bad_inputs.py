@@ -415,6 +415,8 @@ def _cases() -> list[Case]:
         usage("train", "range", [*TR, "-o", "run2", "--eval-every", "0"], "--eval-every"),
         usage("train", "range", [*TR, "-o", "run2", "--save-every", "-2"], "--save-every"),
         usage("train", "range", [*TR, "-o", "run2", "--stop-after", "0"], "--stop-after"),
+        usage("train", "range", [*TR, "-o", "run2", "--time-limit", "0"], "--time-limit"),
+        usage("train", "range", [*TR, "-o", "run2", "--time-limit", "inf"], "--time-limit"),
         usage("train", "range", [*TR, "-o", "run2", "--seed", "4294967296"], "--seed"),
         bad("train", "option-value", [*TR, "-o", "run2", "--batch-size", "10000000000000"],
             "--batch-size 10000000000000 x --grad-accum 1: a step would take"),

@@ -217,6 +217,39 @@ def test_resume_is_bit_for_bit(tmp_path):
     assert a == b
 
 
+class TenSecondSteps(ToyLM):
+    """A model whose every forward pass moves a fake clock by 10 s (the loop reads it)."""
+
+    def __init__(self, clock: list[float]) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def forward(self, tokens, mask=None):
+        self.clock[0] += 10.0
+        return super().forward(tokens, mask)
+
+
+def test_time_limit_saves_and_stops_before_the_limit_then_resumes_exactly(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from dnahnet_core.train import loop
+
+    clock = [0.0]
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    run_toy(tmp_path / "straight", max_steps=12, model=TenSecondSteps(clock))
+    clock[0] = 0.0
+    paused = run_toy(tmp_path / "split", max_steps=12, time_limit=1.0, model=TenSecondSteps(clock))
+    # steps of 10 s and a validation of 20 s every 4: the session stops inside its 60 s
+    assert paused.status == "paused" and 1 < paused.step < 12
+    assert clock[0] <= 60.0
+    assert paused.checkpoint.name == ckpt.checkpoint_name(paused.step)
+    resumed = train(resolve_options({"out": str(tmp_path / "split")}, resume=True),
+                    resume=True, model=TenSecondSteps(clock), train_set=ListDataset(40),
+                    val_set=ListDataset(8, seed=1), show_progress=False)
+    assert resumed.status == "finished" and resumed.step == 12  # the limit was that session's
+    assert train_losses(tmp_path / "straight") == train_losses(tmp_path / "split")
+
+
 def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
     run_toy(tmp_path / "run", max_steps=8, stop_after=4)
     with open(tmp_path / "run" / "metrics.jsonl", "a") as handle:  # a crash after step 4

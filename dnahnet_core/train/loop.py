@@ -10,7 +10,8 @@ validate, save. Rank 0 alone writes metrics and checkpoints.
 
 Stopping: a first Ctrl-C (SIGINT) or a SIGTERM (SLURM pre-emption, torchrun
 shutting down) finishes the current step on every rank, saves a checkpoint and
-returns ``status="interrupted"``; a second Ctrl-C aborts at once. A non-finite
+returns ``status="interrupted"``; a second Ctrl-C aborts at once. ``--stop-after`` and
+``--time-limit`` end the session with a checkpoint too (``status="paused"``). A non-finite
 loss or gradient norm stops before the optimizer step with a ``DnahnetError``
 naming the step; the checkpoints already written stay untouched.
 """
@@ -54,7 +55,7 @@ from dnahnet_core.train.precision import autocast, resolve_precision
 @dataclass
 class TrainResult:
     step: int
-    status: str  # "finished", "interrupted" (signal) or "paused" (--stop-after)
+    status: str  # "finished", "interrupted" (signal), "paused" (--stop-after, --time-limit)
     run_dir: Path
     checkpoint: Path | None = None
     last: dict | None = None
@@ -168,11 +169,15 @@ def train(
 def _train(run: Run, state: RunState, on_step, show_progress) -> TrainResult:
     options, result = run.options, run.result
     interval = Interval()
-    interval.reset(time.perf_counter())
+    started = time.perf_counter()
+    interval.reset(started)
     show = run.world.is_main and (interactive() if show_progress is None else show_progress)
     with _StopRequest() as stop, progress("steps", enabled=show) as bar:
         task = bar.add_task("training", total=run.steps, completed=state.step, rate="")
         while state.step < run.steps:
+            if _out_of_time(run, state, started):
+                result.status = "paused"
+                break
             lr = run.schedule.apply(run.optimizer, state.step)
             stats = train_step(run, state, stop.requested)
 
@@ -224,6 +229,19 @@ def _train(run: Run, state: RunState, on_step, show_progress) -> TrainResult:
         run.metrics.close()
     result.step = state.step
     return result
+
+
+def _out_of_time(run: Run, state: RunState, started: float) -> bool:
+    """Would the next step, at this session's mean pace (validations and checkpoints
+    included), end past --time-limit? Decided on every rank alike (a tiny all-reduce)."""
+    if run.options.time_limit is None:
+        return False
+    elapsed = time.perf_counter() - started
+    pace = elapsed / state.session_steps if state.session_steps else 0.0
+    late = float(elapsed + pace > 60 * run.options.time_limit)
+    if run.world.distributed:
+        late = run.world.all_reduce_sum(torch.tensor([late], device=run.device)).item()
+    return late > 0
 
 
 def train_step(run: Run, state: RunState, stop_requested: bool) -> StepStats:

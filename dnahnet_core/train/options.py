@@ -54,9 +54,11 @@ class TrainOptions:
     keep: int = 3
     tensorboard: bool = False
     stop_after: int | None = None  # steps in this session; the schedule still follows max_steps
+    time_limit: float | None = None  # minutes of training in this session (then save and stop)
 
     # options that may differ between the sessions of one run without changing its meaning
-    SESSION = ("out", "data", "device", "resume", "stop_after", "tensorboard", "log_every",
+    SESSION = ("out", "data", "device", "resume", "stop_after", "time_limit", "tensorboard",
+               "log_every",
                "eval_every", "eval_fragments", "save_every", "keep", "max_steps", "tokens",
                "compile")
     # names that runs saved before a rename still use
@@ -82,6 +84,8 @@ class TrainOptions:
             raise DnahnetError("--lr: must be positive")
         if self.max_steps is not None and self.max_steps < 1:
             raise DnahnetError("--max-steps: must be at least 1")
+        if self.time_limit is not None and not 0 < self.time_limit < math.inf:
+            raise DnahnetError("--time-limit: must be a positive number of minutes")
 
 
 def _current_names(values: dict) -> dict:
@@ -99,7 +103,8 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
         if ckpt.latest_checkpoint(run_dir) is None or not saved_path.is_file():
             raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
         saved = _current_names(json.loads(saved_path.read_text()))
-        saved.pop("stop_after", None)  # a limit of the previous session only
+        for limit in ("stop_after", "time_limit"):  # limits of the previous session only
+            saved.pop(limit, None)
         if "max_steps" in values or "tokens" in values:  # a new length replaces the old one
             saved["max_steps"] = saved["tokens"] = None
         changed = [
