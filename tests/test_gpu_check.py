@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -137,3 +138,64 @@ def test_quick_dry_run_writes_every_section(tmp_path):
     assert re.search(r"^dnahnet-tiny +cpu +fp32 ", report, flags=re.M)  # train-speed
     assert "resumed run: train records at steps [1, 2]" in report
     assert "stopped at step 1 (--stop-after), then --resume" in report
+
+
+# ---------------------------------------------------------------- scripts/gpu_train_default.sh
+
+TRAIN_DEFAULT = REPO / "scripts" / "gpu_train_default.sh"
+PART_LIMIT = 15 * 2**20  # a device call returns files of at most 16 MiB
+
+
+def train_default(*args, timeout: int = 600):
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    return subprocess.run(["bash", str(TRAIN_DEFAULT), *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def unpack(out: Path, into: Path) -> Path:
+    parts = sorted(out.glob("gpu-default.tar.gz.part-*"))
+    assert parts and all(p.stat().st_size <= PART_LIMIT for p in parts)
+    into.mkdir()
+    subprocess.run(["tar", "-xz", "-C", str(into)], input=b"".join(p.read_bytes() for p in parts),
+                   check=True)
+    return into / "run"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--minutes", "six", "out"], "--minutes takes a number"),
+    (["--batch-size", "0", "out"], "--batch-size takes a whole number"),
+    (["--bogus", "out"], "unknown option --bogus"),
+    ([], "give the folder for the parts"),
+])
+def test_train_default_refuses_bad_options(args, says, tmp_path):
+    done = train_default(*args)
+    assert done.returncode == 2 and says in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_train_default_dry_run_sends_back_the_run_and_continues_it(tmp_path):
+    import torch
+
+    from dnahnet_core.model import load_model
+
+    run, out = tmp_path / "run", tmp_path / "out"
+    args = ("--dry-run", "--minutes", "0.05", "--batch-size", "2", "--run", run, out)
+    first = train_default(*args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "probing the pace" in first.stdout  # the script tees everything to stdout
+    back = unpack(out, tmp_path / "back1")
+    assert {p.name for p in back.iterdir()} == {
+        "config.json", "model.safetensors", "metadata.json", "metrics.jsonl", "run.json",
+        "training_data_manifest.json", "logs"}
+    sent, trained = load_model(back).state_dict(), load_model(run).state_dict()
+    for name, value in trained.items():  # the float16-rounded weights of the run
+        assert torch.equal(sent[name], value.half().float()), name
+    step = json.loads((back / "metadata.json").read_text())["step"]
+    assert json.loads((back / "run.json").read_text())["time_limit"] == 0.05
+
+    second = train_default(*args)  # the next call continues the run on the same machine
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "continuing" in second.stdout and "resuming" in second.stdout
+    back = unpack(out, tmp_path / "back2")
+    assert json.loads((back / "metadata.json").read_text())["step"] > step
+    assert len(list((back / "logs").iterdir())) == 2
