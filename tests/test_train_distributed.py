@@ -86,3 +86,23 @@ def test_two_gloo_processes_match_one_process(tmp_path):
         torch.testing.assert_close(wb[name], wa[name], rtol=1e-4, atol=1e-5)
     # only rank 0 wrote: one checkpoint, one record per step
     assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["step-000003"]
+
+
+@pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
+                    reason="torchrun not installed beside this python")
+def test_two_gloo_processes_stop_together_at_the_time_limit(tmp_path):
+    data = _prepare(tmp_path / "data")
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    args = _train_args(data, tmp_path / "run")
+    args[args.index("--max-steps") + 1] = "500"
+    done = subprocess.run(
+        [torchrun, "--nproc_per_node=2", "--master_addr=127.0.0.1",
+         f"--master_port={_free_port()}", "-m", "dnahnet_cli", *args, "--time-limit", "0.002"],
+        capture_output=True, text=True, env=_env(), timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]  # no rank waited on a collective alone
+    steps = [r["step"] for r in _records(tmp_path / "run", "train")]
+    assert 1 <= steps[-1] < 500 and steps == list(range(1, steps[-1] + 1))
+    saved = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert saved == [f"step-{steps[-1]:06d}"]
+    assert "paused at step" in done.stderr
