@@ -12,6 +12,8 @@
 #   torchrun     an NCCL all-reduce under torchrun, and `dnahnet train` under torchrun
 #                (nproc 1) stopped half-way and resumed
 #   inference    benchmarks/inference_speed.py --device cuda
+#   lengths      benchmarks/length_sweep.py --device cuda: 2^10 nt and up, bf16, forward
+#                only, peak memory, the longest length that fits
 #   train-speed  benchmarks/train_speed.py --device cuda (pure PyTorch and mamba-ssm paths)
 #   suite        the whole `pytest -m "not slow"` suite with CUDA visible (last: the longest
 #                and least GPU-specific step is the one a short budget drops)
@@ -29,7 +31,7 @@
 # Exit status 0 when no step failed.
 set -uo pipefail
 
-STEPS_ALL="env install fast-path gpu-tests smoke torchrun inference train-speed suite"
+STEPS_ALL="env install fast-path gpu-tests smoke torchrun inference lengths train-speed suite"
 REPORT_NAME=gpu-check.md
 SITE_MARK=.dnahnet-gpu-site  # marks an install folder as this script's
 HEADER="# dnahnet GPU check"
@@ -302,6 +304,23 @@ step_inference() {
     return "$status"
 }
 
+step_lengths() {
+    local args=(--device "$DEVICE")
+    if [ "$DRY_RUN" = 1 ]; then
+        args+=(--precision fp32 --max-exp 11 --repeats 1 --models transformer-small dnahnet-tiny)
+    elif [ "$QUICK" = 1 ]; then
+        args+=(--max-exp 15 --repeats 1 --models transformer-small dnahnet-small)
+    else
+        args+=(--find-limit --max-seconds 5)  # past 2^19 until out of memory or a 5-s pass
+    fi
+    echo "\`python benchmarks/length_sweep.py ${args[*]}\`" | body
+    "$PY" benchmarks/length_sweep.py "${args[@]}" | tee "$WORK/lengths.out"
+    local status=${PIPESTATUS[0]}
+    echo | body
+    grep -E '^(#|\||$)' "$WORK/lengths.out" | body
+    return "$status"
+}
+
 step_train_speed() {
     local args=(--device "$DEVICE")
     if [ "$DRY_RUN" = 1 ]; then
@@ -503,10 +522,11 @@ render() {  # the report so far, replaced atomically
 
 # minimal seconds each step needs on a GPU (a step is skipped when less is left)
 declare -A NEEDS=([env]=5 [install]=10 [fast-path]=15 [gpu-tests]=30 [smoke]=45 [torchrun]=45
-                  [inference]=45 [train-speed]=60 [suite]=90)
+                  [inference]=45 [lengths]=60 [train-speed]=60 [suite]=90)
 declare -A TITLES=([env]="Environment" [install]="Install the carried wheels"
     [fast-path]="mamba-ssm fast path" [gpu-tests]="GPU tests" [smoke]="bf16 training, every preset"
     [torchrun]="torchrun (NCCL) and resume" [inference]="Inference speed"
+    [lengths]="Long sequences: speed, memory, the longest that fits"
     [train-speed]="Training speed" [suite]="The whole fast test suite")
 
 number=0

@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gpu_check.sh"
 STEPS = ["env", "install", "fast-path", "gpu-tests", "smoke", "torchrun", "inference",
-         "train-speed", "suite"]
+         "lengths", "train-speed", "suite"]
 
 
 def gpu_check(*args, env_extra: dict | None = None, timeout: int = 900):
@@ -122,8 +122,8 @@ def test_quick_dry_run_writes_every_section(tmp_path):
     assert "finished in" in report.splitlines()[2]
     assert summary(report) == {
         "env": "PASS", "install": "SKIP", "fast-path": "SKIP", "gpu-tests": "PASS",
-        "smoke": "PASS", "torchrun": "PASS", "inference": "PASS", "train-speed": "PASS",
-        "suite": "SKIP"}
+        "smoke": "PASS", "torchrun": "PASS", "inference": "PASS", "lengths": "PASS",
+        "train-speed": "PASS", "suite": "SKIP"}
     headings = re.findall(r"^## \d+\. .* — (?:PASS|FAIL|SKIP)$", report, flags=re.M)
     assert len(headings) == len(STEPS)
     assert "SKIP: no wheels in" in report
@@ -135,6 +135,8 @@ def test_quick_dry_run_writes_every_section(tmp_path):
     assert smoke, report
     assert 0 < float(smoke.group(3)) < 4  # validation bits/nt of a 4-letter alphabet, untrained
     assert re.search(r"^\| dnahnet-tiny \| 1,024 \| fp32 \|", report, flags=re.M)  # inference
+    assert re.search(r"^\| dnahnet-tiny \| 2,048 \| [\d.]+ \| [\d,]+ \|", report, flags=re.M)
+    assert re.search(r"^\| dnahnet-tiny \| 2,048 \| the sweep's end", report, flags=re.M)
     assert re.search(r"^dnahnet-tiny +cpu +fp32 ", report, flags=re.M)  # train-speed
     assert "resumed run: train records at steps [1, 2]" in report
     assert "stopped at step 1 (--stop-after), then --resume" in report
@@ -199,3 +201,17 @@ def test_train_default_dry_run_sends_back_the_run_and_continues_it(tmp_path):
     back = unpack(out, tmp_path / "back2")
     assert json.loads((back / "metadata.json").read_text())["step"] > step
     assert len(list((back / "logs").iterdir())) == 2
+
+
+def test_length_sweep_stops_a_model_at_its_first_pass_over_the_time_limit():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "length_sweep.py"), "--device", "cpu",
+         "--precision", "fp32", "--models", "dnahnet-tiny", "--max-exp", "14", "--repeats", "1",
+         "--max-seconds", "0"],
+        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(done.stdout.splitlines()[-1])
+    assert [(r["length"], r["status"]) for r in rows] == [
+        (1024, "ok"), (2048, rows[1]["status"])]
+    assert rows[1]["status"].startswith("not run: 1,024 nt took")
+    assert "| dnahnet-tiny | 1,024 | not run: 1,024 nt took" in done.stdout
