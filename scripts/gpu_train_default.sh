@@ -23,7 +23,8 @@
 #   --minutes M     minutes of training in this call (default 6: with install, data and
 #                   probe it fits one 10-minute device call)
 #   --tokens T      the schedule's length in nucleotides (default: see 3.)
-#   --batch-size B  fragments per step (default 32)
+#   --batch-size B  fragments per step of a new run (default 32; halved while the probe
+#                   runs out of GPU memory)
 #   --lr LR         peak learning rate (default 2e-3, the card's)
 #   --run DIR       the run folder (default runs/gpu-default; it stays while the machine does)
 #   --inputs DIR    the genomes (default .gpu_data)
@@ -95,7 +96,7 @@ else
     export PYTHONPATH="$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 # shellcheck disable=SC2206  # TRAIN_ARGS is split into words on purpose
-RUN_ARGS+=(--device "$DEVICE" --precision bf16 --batch-size "$BATCH" ${TRAIN_ARGS:-})
+RUN_ARGS+=(--device "$DEVICE" --precision bf16 ${TRAIN_ARGS:-})
 
 # ---------------------------------------------------------------- 2. data
 if [ ! -f "$PREP/manifest.json" ]; then
@@ -126,14 +127,24 @@ seen_of() {  # nucleotides a run has trained on (its weights' metadata)
         "$1/metadata.json"
 }
 if [ -d "$RUN/checkpoints" ]; then
-    resume=(--resume) seen=$(seen_of "$RUN") pace=$(pace_of "$RUN")
+    start=(--resume) seen=$(seen_of "$RUN") pace=$(pace_of "$RUN")
     say "continuing $RUN from $seen nt (its pace: $pace nt/s)"
 else
-    resume=(--config "$CONFIG" --lr "$LR") seen=0
-    say "probing the pace: $PROBE_STEPS steps of $CONFIG, batch $BATCH"
-    dnahnet train --data "$PREP" --config "$CONFIG" --out "$WORK/probe" --max-steps "$PROBE_STEPS" \
-        "${RUN_ARGS[@]}" --log-every 1 --eval-every 100000 >"$WORK/probe.log" 2>&1 ||
-        { tail -n 30 "$WORK/probe.log"; die "the probe run failed"; }
+    seen=0
+    while :; do  # halve the batch while it does not fit in the GPU's memory
+        say "probing the pace: $PROBE_STEPS steps of $CONFIG, batch $BATCH"
+        rm -rf "$WORK/probe"
+        dnahnet train --data "$PREP" --config "$CONFIG" --out "$WORK/probe" \
+            --max-steps "$PROBE_STEPS" "${RUN_ARGS[@]}" --batch-size "$BATCH" --log-every 1 \
+            --eval-every 100000 >"$WORK/probe.log" 2>&1 && break
+        tail -n 30 "$WORK/probe.log"
+        if grep -qi "out of memory" "$WORK/probe.log" && [ "$BATCH" -gt 1 ]; then
+            BATCH=$((BATCH / 2))
+            continue
+        fi
+        die "the probe run failed"
+    done
+    start=(--config "$CONFIG" --lr "$LR" --batch-size "$BATCH")
     pace=$(pace_of "$WORK/probe")
     say "pace: $pace nt/s"
 fi
@@ -144,7 +155,7 @@ print(int(s + p * m * 60))" "$seen" "$pace" "$MINUTES")
 fi
 say "training $RUN for $MINUTES min, schedule to $TOKENS nt"
 started=$SECONDS
-dnahnet train --data "$PREP" --out "$RUN" "${resume[@]}" --tokens "$TOKENS" \
+dnahnet train --data "$PREP" --out "$RUN" "${start[@]}" --tokens "$TOKENS" \
     --time-limit "$MINUTES" "${RUN_ARGS[@]}"
 status=$?
 say "train exit status $status after $((SECONDS - started)) s"

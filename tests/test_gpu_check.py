@@ -148,8 +148,8 @@ TRAIN_DEFAULT = REPO / "scripts" / "gpu_train_default.sh"
 PART_LIMIT = 15 * 2**20  # a device call returns files of at most 16 MiB
 
 
-def train_default(*args, timeout: int = 600):
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1")
+def train_default(*args, timeout: int = 600, python: str = sys.executable):
+    env = dict(os.environ, PYTHON=python, OMP_NUM_THREADS="1")
     return subprocess.run(["bash", str(TRAIN_DEFAULT), *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=REPO)
 
@@ -215,3 +215,23 @@ def test_length_sweep_stops_a_model_at_its_first_pass_over_the_time_limit():
         (1024, "ok"), (2048, rows[1]["status"])]
     assert rows[1]["status"].startswith("not run: 1,024 nt took")
     assert "| dnahnet-tiny | 1,024 | not run: 1,024 nt took" in done.stdout
+
+
+@pytest.mark.slow
+def test_train_default_halves_the_batch_while_the_probe_runs_out_of_memory(tmp_path):
+    python = tmp_path / "python"  # a GPU with room for 2 fragments a step, not 8 or 4
+    python.write_text(
+        "#!/usr/bin/env bash\n"
+        'if [[ " $* " == *" --max-steps "* && " $* " =~ " --batch-size "(8|4)" " ]]; then\n'
+        '    echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 9 GiB" >&2\n'
+        "    exit 1\n"
+        "fi\n"
+        f'exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    run, out = tmp_path / "run", tmp_path / "out"
+    done = train_default("--dry-run", "--minutes", "0.03", "--batch-size", "8", "--run", run, out,
+                         python=str(python))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [int(b) for b in re.findall(r"probing the pace: \d+ steps of \S+, batch (\d+)",
+                                       done.stdout)] == [8, 4, 2]
+    assert json.loads((run / "run.json").read_text())["batch_size"] == 2
