@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from dnahnet_core.model import build_model, fast_path, load_config
+from dnahnet_core.model import build_model, fast_path, load_config, load_model
 from dnahnet_core.model.ssd import ssd_scan
 
 needs_gpu = pytest.mark.skipif(not fast_path.available(), reason="needs CUDA and mamba_ssm")
@@ -56,3 +56,121 @@ def test_whole_model_agrees_with_pure_path_on_gpu():
         fast = model.log_probs(tokens)
         pure = _pure(lambda: model.log_probs(tokens))
     torch.testing.assert_close(fast, pure, rtol=1e-3, atol=1e-3)
+
+
+# ---- issue 16 §2: the two back ends on one GPU, fp32 and bf16, same weights ----------------
+# Each check below is written as a function of the device so that its arithmetic can be run
+# on a CPU too (where both sides take the pure path); the tests run it on CUDA.
+
+
+def _model(name: str, device: str):
+    """A preset with untrained weights, or "default": the shipped model (trained routers
+    make crisp boundary decisions, untrained ones sit near the threshold)."""
+    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
+    return model.to(device)
+
+
+def _run(model, tokens, precision: str, pure: bool, grad: bool = False):
+    """Log-probs, per-stage boundary probabilities and decisions, and (grad) the gradients
+    of the training loss, on one back end."""
+    def go():
+        model.zero_grad(set_to_none=True)
+        with torch.autocast(tokens.device.type, torch.bfloat16, enabled=precision == "bf16"):
+            with torch.set_grad_enabled(grad):
+                out = model(tokens)
+        logp = torch.log_softmax(out.logits.float(), -1)
+        nll = -logp.gather(-1, tokens[..., None]).mean()
+        grads = None
+        if grad:
+            (nll + 0.02 * out.ratio_loss).backward()
+            grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()
+                     if p.grad is not None}
+        return {"logp": logp.detach(), "probs": [s.boundary_prob.detach().float()
+                                                  for s in out.stages],
+                "masks": [s.boundary_mask for s in out.stages], "grads": grads}
+    return _pure(go) if pure else go()
+
+
+def _decisions_that_differ(a: dict, b: dict) -> float:
+    differ = sum(int((ma != mb).sum()) for ma, mb in zip(a["masks"], b["masks"], strict=True))
+    return differ / sum(m.numel() for m in a["masks"])
+
+
+def _grad_error(grads: dict, reference: dict) -> float:
+    """The largest relative error over parameters, ||g - g_ref|| / ||g_ref||."""
+    return max(float((grads[n] - g).norm() / g.norm().clamp(min=1e-12)) for n, g in
+               reference.items() if g.norm() > 1e-8)
+
+
+def check_fp32_agreement(device: str, preset: str = "dnahnet-small") -> None:
+    model = _model(preset, device).train()
+    tokens = torch.randint(0, 4, (2, 4096), generator=torch.Generator().manual_seed(1))
+    tokens = tokens.to(device)
+    fast = _run(model, tokens, "fp32", pure=False, grad=True)
+    pure = _run(model, tokens, "fp32", pure=True, grad=True)
+    torch.testing.assert_close(fast["logp"], pure["logp"], rtol=1e-3, atol=1e-3)
+    for pf, pp, mf, mp in zip(fast["probs"], pure["probs"], fast["masks"], pure["masks"],
+                              strict=True):
+        torch.testing.assert_close(pf, pp, rtol=1e-3, atol=1e-3)
+        # a decision may differ only where its probability sits at the 0.5 threshold
+        assert ((mf != mp) <= ((pp - 0.5).abs() < 1e-3)).all()
+    assert _grad_error(fast["grads"], pure["grads"]) < 1e-2
+
+
+def check_bf16_agreement(device: str, preset: str = "dnahnet-small") -> None:
+    """In bf16 the two back ends round differently: each is measured against the fp32
+    result, and the fast path may be at most twice as far from it as the pure path."""
+    model = _model(preset, device).train()
+    tokens = torch.randint(0, 4, (2, 4096), generator=torch.Generator().manual_seed(1))
+    tokens = tokens.to(device)
+    exact = _run(model, tokens, "fp32", pure=True, grad=True)
+    fast = _run(model, tokens, "bf16", pure=False, grad=True)
+    pure = _run(model, tokens, "bf16", pure=True, grad=True)
+
+    def logp_error(r):
+        return float((r["logp"] - exact["logp"]).abs().mean())
+
+    assert logp_error(fast) <= 2 * logp_error(pure) + 1e-4
+    assert _decisions_that_differ(fast, exact) <= 2 * _decisions_that_differ(pure, exact) + 1e-3
+    assert (_grad_error(fast["grads"], exact["grads"])
+            <= 2 * _grad_error(pure["grads"], exact["grads"]) + 1e-3)
+
+
+def check_incremental_agreement(device: str, preset: str = "dnahnet-small") -> None:
+    """Prefix with state, then a block, then single steps: the full forward's log-probs
+    and boundaries, with the fast path's scan states feeding the continuation."""
+    model = _model(preset, device).eval()
+    tokens = torch.randint(0, 4, (2, 3000), generator=torch.Generator().manual_seed(2))
+    tokens = tokens.to(device)
+    with torch.no_grad():
+        full = model(tokens)
+        first = model(tokens[:, :2000], return_state=True)
+        second = model(tokens[:, 2000:2990], state=first.state, return_state=True)
+        state, steps = second.state, []
+        for t in range(2990, 3000):
+            steps.append(state.next_logits)
+            state = model(tokens[:, t : t + 1], state=state, return_state=True).state
+    joined = torch.cat([first.logits, second.logits, torch.stack(steps, 1)], 1)
+    torch.testing.assert_close(joined, full.logits, rtol=1e-3, atol=1e-3)
+    for s_full, s_a, s_b in zip(full.stages, first.stages, second.stages, strict=True):
+        joined_mask = torch.cat([s_a.boundary_mask, s_b.boundary_mask], 1)
+        near = (s_full.boundary_prob[:, :2990] - 0.5).abs() < 1e-3
+        assert ((joined_mask != s_full.boundary_mask[:, :2990]) <= near).all()
+
+
+@needs_gpu
+@pytest.mark.parametrize("preset", ["dnahnet-small", "dnahnet-2stage-r32", "default"])
+def test_fp32_log_probs_boundaries_and_gradients_agree_on_gpu(preset):
+    check_fp32_agreement("cuda", preset)
+
+
+@needs_gpu
+@pytest.mark.parametrize("preset", ["dnahnet-small", "default"])
+def test_bf16_fast_path_is_as_close_to_fp32_as_the_pure_path_on_gpu(preset):
+    check_bf16_agreement("cuda", preset)
+
+
+@needs_gpu
+@pytest.mark.parametrize("preset", ["dnahnet-small", "default"])
+def test_incremental_continuation_equals_full_forward_on_gpu(preset):
+    check_incremental_agreement("cuda", preset)
