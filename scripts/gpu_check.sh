@@ -286,6 +286,17 @@ print(' '.join(list_presets()))"); steps=4
     return $rc
 }
 
+benchmark_tables() {  # benchmarks/$1 with the other arguments; its markdown lines to the report
+    local script=$1
+    shift
+    echo "\`python benchmarks/$script $*\`" | body
+    "$PY" "benchmarks/$script" "$@" | tee "$WORK/$STEP.out"
+    local status=${PIPESTATUS[0]}
+    echo | body
+    grep -E '^(#|\||$)' "$WORK/$STEP.out" | body
+    return "$status"
+}
+
 step_inference() {
     local args=(--device "$DEVICE")
     if [ "$DRY_RUN" = 1 ]; then
@@ -296,12 +307,7 @@ step_inference() {
         args+=(--lengths 8192 32768 --repeats 5 --precisions fp32 bf16
                --models transformer-small dnahnet-small dnahnet-2stage-r32 default mamba2-small)
     fi
-    echo "\`python benchmarks/inference_speed.py ${args[*]}\`" | body
-    "$PY" benchmarks/inference_speed.py "${args[@]}" | tee "$WORK/inference.out"
-    local status=${PIPESTATUS[0]}
-    echo | body
-    grep -E '^(#|\|)' "$WORK/inference.out" | body
-    return "$status"
+    benchmark_tables inference_speed.py "${args[@]}"
 }
 
 step_lengths() {
@@ -313,12 +319,7 @@ step_lengths() {
     else
         args+=(--find-limit --max-seconds 5)  # past 2^19 until out of memory or a 5-s pass
     fi
-    echo "\`python benchmarks/length_sweep.py ${args[*]}\`" | body
-    "$PY" benchmarks/length_sweep.py "${args[@]}" | tee "$WORK/lengths.out"
-    local status=${PIPESTATUS[0]}
-    echo | body
-    grep -E '^(#|\||$)' "$WORK/lengths.out" | body
-    return "$status"
+    benchmark_tables length_sweep.py "${args[@]}"
 }
 
 step_train_speed() {
