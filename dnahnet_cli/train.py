@@ -132,12 +132,10 @@ def command(
             f"(continue with --resume)")
         raise typer.Exit(130)
     val = f", validation bpb {result.val['bpb']:.4f}" if result.val else ""
-    if result.status == "paused":
-        log(f"paused at step {result.step}{val}; model in {options.out} (checkpoint "
-            f"{where.name}; continue with --resume)")
-    else:
-        log(f"finished at step {result.step}{val}; model in {options.out} (checkpoint "
-            f"{where.name})")
+    paused = result.status == "paused"
+    verb, hint = ("paused", "; continue with --resume") if paused else ("finished", "")
+    log(f"{verb} at step {result.step}{val}; model in {options.out} (checkpoint "
+        f"{where.name}{hint})")
 
 
 def _is_main() -> bool:

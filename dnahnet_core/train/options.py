@@ -58,9 +58,8 @@ class TrainOptions:
 
     # options that may differ between the sessions of one run without changing its meaning
     SESSION = ("out", "data", "device", "resume", "stop_after", "time_limit", "tensorboard",
-               "log_every",
-               "eval_every", "eval_fragments", "save_every", "keep", "max_steps", "tokens",
-               "compile")
+               "log_every", "eval_every", "eval_fragments", "save_every", "keep", "max_steps",
+               "tokens", "compile")
     # names that runs saved before a rename still use
     RENAMED = {"reverse_complement": "rc_augment"}
 
