@@ -18,10 +18,14 @@ STEPS = ["env", "install", "fast-path", "gpu-tests", "smoke", "torchrun", "infer
          "lengths", "train-speed", "suite"]
 
 
-def gpu_check(*args, env_extra: dict | None = None, timeout: int = 900):
-    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="1", **(env_extra or {}))
-    return subprocess.run(["bash", str(SCRIPT), *map(str, args)], capture_output=True,
+def run_script(script: Path, *args, env_extra: dict | None = None, timeout: int = 900):
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run(["bash", str(script), *map(str, args)], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=REPO)
+
+
+def gpu_check(*args, **options):
+    return run_script(SCRIPT, *args, **options)
 
 
 def summary(report: str) -> dict[str, str]:
@@ -148,10 +152,8 @@ TRAIN_DEFAULT = REPO / "scripts" / "gpu_train_default.sh"
 PART_LIMIT = 15 * 2**20  # a device call returns files of at most 16 MiB
 
 
-def train_default(*args, timeout: int = 600, python: str = sys.executable):
-    env = dict(os.environ, PYTHON=python, OMP_NUM_THREADS="1")
-    return subprocess.run(["bash", str(TRAIN_DEFAULT), *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=timeout, cwd=REPO)
+def train_default(*args, **options):
+    return run_script(TRAIN_DEFAULT, *args, **{"timeout": 600, **options})
 
 
 def unpack(out: Path, into: Path) -> Path:
@@ -230,7 +232,7 @@ def test_train_default_halves_the_batch_while_the_probe_runs_out_of_memory(tmp_p
     python.chmod(0o755)
     run, out = tmp_path / "run", tmp_path / "out"
     done = train_default("--dry-run", "--minutes", "0.03", "--batch-size", "8", "--run", run, out,
-                         python=str(python))
+                         env_extra={"PYTHON": str(python)})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert [int(b) for b in re.findall(r"probing the pace: \d+ steps of \S+, batch (\d+)",
                                        done.stdout)] == [8, 4, 2]
