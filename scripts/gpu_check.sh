@@ -94,8 +94,10 @@ PY
     return $ok
 }
 
-wheel_python_version() {  # 3.12 from the first cpNNN tag of the wheels
-    ls "$WHEELS"/*.whl | grep -o -- '-cp3[0-9]*-' | head -n 1 | sed 's/-cp3\([0-9]*\)-/3.\1/'
+wheel_python_version() {  # 3.12 from the first cpNNN tag of the wheels, else $PY's
+    local tagged
+    tagged=$(ls "$WHEELS"/*.whl | grep -o -- '-cp3[0-9]*-' | head -n 1 | sed 's/-cp3\([0-9]*\)-/3.\1/')
+    [ -n "$tagged" ] && echo "$tagged" || "$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 }
 
 trim_mamba_init() {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -273,7 +274,10 @@ def _cli(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "dnahnet_cli", "essentiality", *map(str, args)],
         capture_output=True, text=True, cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+        # the repo first, then any install folder already on the path (a GPU check's site)
+        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
+             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                         os.environ.get("PYTHONPATH")]))},
     )
 
 

@@ -47,6 +47,8 @@ def mamba_like_wheel(folder: Path) -> Path:
         "mamba_ssm/ops/triton/__init__.py": "",
         "mamba_ssm/ops/triton/ssd_combined.py": "def mamba_chunk_scan_combined():\n"
                                                 "    return 'triton'\n",
+        # with triton installed (as on a GPU) the dry run imports this one too
+        "mamba_ssm/ops/triton/layernorm_gated.py": "def rmsnorm_fn():\n    return 'triton'\n",
         f"{dist}/METADATA": "Metadata-Version: 2.1\nName: mamba_ssm\nVersion: 2.3.2.post1\n",
         f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
                          "Tag: py3-none-any\n",
