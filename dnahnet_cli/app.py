@@ -108,12 +108,25 @@ def _silence_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+OUT_OF_MEMORY = (
+    "out of memory; try a smaller --window, --context or --batch-size (or fewer --workers)"
+)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Python's, numpy's and torch's (CPU allocator, CUDA) failures to allocate memory."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    )
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run one command line and return its exit status.
 
     Every error a user can cause ends as one ``dnahnet: error: ...`` line on stderr:
     usage errors (exit 2), ``DnahnetError`` and OS errors on their files (exit 1),
-    SIGTERM (exit 143). Temporary names are removed whatever happens.
+    SIGTERM (exit 143), running out of memory (exit 1). Temporary names are removed
+    whatever happens.
     """
     from typer._click.exceptions import NoArgsIsHelpError
 
@@ -140,6 +153,10 @@ def run(argv: list[str] | None = None) -> int:
             code = 1
         else:
             code, message = 1, describe_os_error(error)
+    except (MemoryError, RuntimeError) as error:  # a window or batch too large to hold
+        if not _out_of_memory(error):
+            raise
+        code, message = 1, OUT_OF_MEMORY
     except Terminated:
         code, message = 143, "terminated (SIGTERM); temporary files removed"
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import above, at_least, between, seed_range
+from dnahnet_cli.validate import above, between, seed_range
 
 MAX_LENGTH = 10_000_000  # nucleotides per call: a few bacterial genomes
 
@@ -22,7 +22,8 @@ def command(
         1.0, "--temperature", "-t", help="Sampling temperature (> 0).", callback=above(0)
     ),
     top_k: int = typer.Option(
-        0, "--top-k", help="Sample among the k most likely (0: all).", callback=at_least(0)
+        0, "--top-k", help="Sample among the k most likely (0: all; at most 5, the alphabet).",
+        callback=between(0, 5),
     ),
     sample_seed: int = typer.Option(
         0, "--sample-seed", help="Seed of the sampler.", callback=seed_range

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import above, at_least, between, output_dir
+from dnahnet_cli.validate import above, at_least, between, number_range, output_dir
 
 NEW_RUN_ADVICE = "choose a new directory, or pass --resume to continue the run in it"
 
@@ -40,7 +40,8 @@ def command(
         "--grad-accum", "Micro-batches per step (default: 1).", callback=at_least(1)
     ),
     lr: float = _opt(
-        "--lr", "Peak learning rate (innermost stage) (default: 1e-3).", callback=above(0)
+        "--lr", "Peak learning rate (innermost stage) (default: 1e-3).",
+        callback=number_range(above=0, maximum=1, why="an AdamW step moves each weight by ~lr"),
     ),
     warmup: int = _opt(
         "--warmup", "Warm-up steps (default: 10% of the run, <= 2000).", callback=at_least(0)

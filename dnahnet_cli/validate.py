@@ -72,8 +72,8 @@ def between(minimum: float, maximum: float) -> Callable:
 
 
 def _shown(number) -> str:
-    if isinstance(number, float) and number.is_integer():
-        return str(int(number))
+    if isinstance(number, float) and number.is_integer() and abs(number) < 1e16:
+        return str(int(number))  # 2.0 -> 2, but 1e300 stays 1e+300 (not 301 digits)
     return str(number)
 
 

@@ -311,6 +311,7 @@ def _cases() -> list[Case]:
         usage("generate", "range", [*GN, "--temperature", "-1"], "--temperature"),
         usage("generate", "range", [*GN, "--temperature", "inf"], "--temperature"),
         usage("generate", "range", [*GN, "--top-k", "-1"], "--top-k"),
+        usage("generate", "range", [*GN, "--top-k", "6"], "--top-k"),
         usage("generate", "range", [*GN, "--sample-seed", "18446744073709551616"],
               "--sample-seed"),
         bad("generate", "input-invalid", [*GN, "--prompt", "ACGT!!"], "prompt"),
@@ -395,6 +396,7 @@ def _cases() -> list[Case]:
         usage("train", "range", [*TR, "-o", "run2", "--lr", "nan"], "--lr"),
         usage("train", "range", [*TR, "-o", "run2", "--lr", "0"], "--lr"),
         usage("train", "range", [*TR, "-o", "run2", "--lr", "-1e-3"], "--lr"),
+        usage("train", "range", [*TR, "-o", "run2", "--lr", "1e300"], "1e+300: must be"),
         usage("train", "range", [*TR, "-o", "run2", "--warmup", "-3"], "--warmup"),
         usage("train", "range", [*TR, "-o", "run2", "--eval-fragments", "0"],
               "--eval-fragments"),
@@ -573,6 +575,13 @@ def _cases() -> list[Case]:
         bad("score-dms", "output-parent-file", [*SD, "-o", "afile/o.tsv"], "afile"),
         bad("score-dms", "output-directory", [*SD, "-o", "somedir"], "somedir"),
         bad("score-dms", "output-disk-full", [*SD, "-o", "full.tsv"], "full.tsv"),
+        # the table is not left behind when the metrics cannot be written
+        bad("score-dms", "output-disk-full", [*SD, "-o", "o.tsv", "--metrics", "full.tsv"],
+            "full.tsv"),
+        bad("score-dms", "output-twice", [*SD, "-o", "o.tsv", "--metrics", "o.tsv"],
+            "o.tsv: named by both --output and --metrics"),
+        bad("score-dms", "output-is-input", [*SD, "-o", "o.tsv", "--metrics", "scores.csv"],
+            "also an input"),
         bad("score-dms", "model-dir", [*SD[:6], "-m", "models/list", "-o", "o.tsv"],
             "config.json"),
         usage("score-dms", "usage", [*SD, "-o", "o.tsv", "--damaging", "sideways"],
@@ -623,6 +632,12 @@ def _cases() -> list[Case]:
         bad("essentiality", "output-parent-file", [*ES, "-o", "rank.tsv", "--labels",
                                                    "labels.tsv", "--metrics", "afile/m.json"],
             "afile"),
+        bad("essentiality", "output-twice", [*ES, "-o", "rank.tsv", "--labels", "labels.tsv",
+                                             "--metrics", "rank.tsv"],
+            "rank.tsv: named by both --output and --metrics"),
+        bad("essentiality", "output-twice", [*ES, "-o", "rank.png", "--labels", "labels.tsv",
+                                             "--plot", "rank.png"],
+            "rank.png: named by both --output and --plot"),
         bad("essentiality", "output-disk-full", [*ES, "-o", "rank.tsv", "--labels",
                                                  "labels.tsv", "--plot", "full.png"],
             "full.png"),
@@ -737,6 +752,8 @@ def _cases() -> list[Case]:
         bad("segments", "output-parent-file", [*SG, "-o", "x.bed", "--bigwig", "afile/t"],
             "afile"),
         bad("likelihood", "output-parent-file", [*LK, "--bigwig", "afile/t"], "afile"),
+        bad("likelihood", "output-prefix", [*LK, "--bigwig", "-"], "-: --bigwig writes files"),
+        bad("segments", "output-prefix", [*SG, "-o", "x.bed", "--bigwig", "-"], "--bigwig"),
     ]
     # ---------------------------------------------------------------- demo
     c += [
@@ -986,3 +1003,57 @@ def test_a_bgzipped_vcf_is_written_through_a_link_with_its_index(workspace, capf
     with gzip.open(workspace / "results" / "scored.vcf.gz", "rt") as handle:
         records = [line for line in handle if not line.startswith("#")]
     assert len(records) == 32 and all("DNAHNET_LLR=" in line for line in records)
+
+
+@pytest.mark.parametrize("temperature", ["1e-320", "1e-45", "1e308"])
+def test_any_finite_temperature_samples(workspace, capfd, temperature):
+    """A temperature far from 1 is greedy or uniform sampling, not NaN probabilities."""
+    from dnahnet_cli.app import run
+
+    assert run([*GN, "--temperature", temperature]) == 0
+    out, err = capfd.readouterr()
+    assert err == "" and len(out.splitlines()[1]) == 20
+
+
+def test_an_upstream_longer_than_the_contig_is_the_whole_contig(workspace, capfd):
+    """--upstream past every contig end reaches no further than the contig (no array of
+    that many positions)."""
+    from dnahnet_cli.app import run
+
+    args = [*SV, "--annotation", "subset.gff.gz"]
+    assert run([*args, "--upstream", "100000000000000000000", "-o", "huge.tsv"]) == 0
+    assert run([*args, "--upstream", "10000000", "-o", "contig.tsv"]) == 0
+    capfd.readouterr()
+    assert (workspace / "huge.tsv").read_text() == (workspace / "contig.tsv").read_text()
+
+
+@pytest.mark.parametrize("failure", [
+    RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                 "allocate memory: you tried to allocate 5587550820 bytes. Error code 12"),
+    MemoryError("Unable to allocate 7.45 GiB for an array"),
+])
+def test_running_out_of_memory_is_one_line(workspace, capfd, monkeypatch, failure):
+    """A window or batch too large to hold (score-variants --window 1e20 on a 265-kb
+    contig asks the CPU allocator for 5.6 GB) ends in one line, not torch's traceback."""
+    import dnahnet_core.tasks.generate as task
+    from dnahnet_cli.app import run
+
+    def allocate(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(task, "generate", allocate)
+    assert run(list(GN)) == 1
+    out, err = capfd.readouterr()
+    assert out == "" and "out of memory" in one_error_line(err.encode())
+
+
+def test_other_runtime_errors_are_not_called_out_of_memory(workspace, monkeypatch):
+    import dnahnet_core.tasks.generate as task
+    from dnahnet_cli.app import run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(task, "generate", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run(list(GN))

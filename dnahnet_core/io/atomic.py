@@ -173,6 +173,21 @@ def check_output_file(path: str | os.PathLike) -> None:
     check_output_parent(path)
 
 
+def check_distinct_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Fail now when two file outputs of one command (option -> path) are the same file:
+    one would silently replace the other. Unset ones, ``-`` and devices are not files."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if path is None or str(path) == STDOUT or _is_special(resolve_output(path)):
+            continue
+        real = os.path.realpath(resolve_output(path))
+        if real in seen:
+            raise DnahnetError(
+                f"{path}: named by both {seen[real]} and {option}; give each output its own file"
+            )
+        seen[real] = option
+
+
 def _is_special(target: Path) -> bool:
     """A character device or FIFO: renaming over it would replace the device itself."""
     try:

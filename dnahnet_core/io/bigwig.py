@@ -46,6 +46,9 @@ def check_prefix(prefix: str | os.PathLike) -> None:
     text = str(prefix)
     if not text or text.endswith(("/", os.sep)) or Path(text).is_dir():
         raise DnahnetError(f"{text or repr(text)}: --bigwig takes a file prefix (e.g. out/genome)")
+    if text == "-":  # not standard output: bigWig is binary, one file per track
+        raise DnahnetError("-: --bigwig writes files, not standard output; give a file prefix "
+                           "(e.g. out/genome)")
 
 
 def chrom_sizes(lengths: dict[str, int], where: str) -> list[tuple[str, int]]:

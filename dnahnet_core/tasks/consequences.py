@@ -161,10 +161,11 @@ class ConsequenceAnnotator:
                 runs = _pieces(gene.positions)
             elif gene.has_start and self.upstream > 0:
                 start = int(gene.positions[0])
+                reach = min(self.upstream, length)  # more than the contig adds no base
                 if gene.feature.strand == "+":
-                    span = np.arange(start - self.upstream, start)
+                    span = np.arange(start - reach, start)
                 else:
-                    span = np.arange(start + 1, start + self.upstream + 1)
+                    span = np.arange(start + 1, start + reach + 1)
                 if self.circular:
                     span = span % length
                 else:

@@ -54,6 +54,7 @@ import pandas as pd
 from dnahnet_core.alphabet import encode, reverse_complement
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
+from dnahnet_core.io.atomic import check_distinct_outputs, check_output_file, output_group
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.mavedb import read_score_table, row_line_numbers
 from dnahnet_core.io.reports import write_json_report
@@ -569,6 +570,10 @@ def score_dms(
         variants = plan_variants(table, seq, cds, assay.score_column,
                                  row_line_numbers(scores_csv), CODON_TABLES[assay.genetic_code])
         planned.append((assay, variants, _plan_sites(variants, genome.tokens(name), window)))
+    for path in (output, metrics):  # fail before the long part, not after it
+        if path is not None:
+            check_output_file(path)
+    check_distinct_outputs({"--output": output, "--metrics": metrics})
     network, device = ready_model(model, device)
     summary = DmsSummary()
     with (
@@ -591,9 +596,10 @@ def score_dms(
                     variant.llr_forward = float(np.mean(result.forward[indices]))
                     variant.llr_reverse = float(np.mean(result.reverse[indices]))
             summary.assays.append(summarise_assay(assay, variants))
-    tsv.write_dms_table(output, [(a.label, v) for a, v, _ in planned], reverse_complement)
-    if metrics is not None:
-        write_json_report(metrics, summary.as_dict())
+    with output_group():  # the table and the metrics appear together or not at all
+        tsv.write_dms_table(output, [(a.label, v) for a, v, _ in planned], reverse_complement)
+        if metrics is not None:
+            write_json_report(metrics, summary.as_dict())
     return summary
 
 

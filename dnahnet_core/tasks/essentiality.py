@@ -34,7 +34,12 @@ import numpy as np
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.annotations import Feature, load_annotated_genome
-from dnahnet_core.io.atomic import atomic_open, check_output_file, output_group
+from dnahnet_core.io.atomic import (
+    atomic_open,
+    check_distinct_outputs,
+    check_output_file,
+    output_group,
+)
 from dnahnet_core.io.figures import figure_format, plot_roc
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.labels import read_labels
@@ -335,6 +340,10 @@ def rank_genes(
             check_output_file(path)
     if labelled and not metrics:
         check_output_file(metrics_path_for(output))
+    check_distinct_outputs({
+        "--output": output, "--plot": plot,
+        "--metrics": metrics or (metrics_path_for(output) if labelled else None),
+    })
     planned = _plan_genomes(inputs, feature, labels, window=window, offset=offset,
                             circular=circular, chrom_map=chrom_map)
     network, device = ready_model(model, device)

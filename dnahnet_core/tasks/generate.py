@@ -33,9 +33,12 @@ def generate(
     state = model(tokens, return_state=True).state
     produced = []
     for _ in range(length):
-        logits = state.next_logits[0].float().cpu() / temperature
+        logits = state.next_logits[0].double().cpu()
         if not allow_n:
             logits[4] = float("-inf")
+        # from the best logit (0) in float64: any finite temperature > 0 gives finite
+        # probabilities (a tiny one is greedy), never inf / inf or 0 / 0 = NaN
+        logits = (logits - logits.max()) / temperature
         if top_k:
             threshold = torch.topk(logits, top_k).values[-1]
             logits[logits < threshold] = float("-inf")
