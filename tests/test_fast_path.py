@@ -6,6 +6,9 @@ depends on mamba_ssm — that part is checked everywhere).
 
 import importlib
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +17,9 @@ from dnahnet_core.model import build_model, fast_path, load_config, load_model
 from dnahnet_core.model.ssd import ssd_scan
 
 needs_gpu = pytest.mark.skipif(not fast_path.available(), reason="needs CUDA and mamba_ssm")
+needs_triton = pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None or importlib.util.find_spec("mamba_ssm") is None,
+    reason="needs triton and mamba_ssm (installed as scripts/gpu_check.sh installs it)")
 
 
 def test_pure_path_never_needs_mamba_ssm():
@@ -102,10 +108,15 @@ def _grad_error(grads: dict, reference: dict) -> float:
                reference.items() if g.norm() > 1e-8)
 
 
-def check_fp32_agreement(device: str, preset: str = "dnahnet-small") -> None:
+def _tokens(batch: int, length: int, seed: int, device: str) -> torch.Tensor:
+    return torch.randint(0, 4, (batch, length), generator=torch.Generator().manual_seed(seed))\
+        .to(device)
+
+
+def check_fp32_agreement(device: str, preset: str = "dnahnet-small", length: int = 4096,
+                         batch: int = 2) -> None:
     model = _model(preset, device).train()
-    tokens = torch.randint(0, 4, (2, 4096), generator=torch.Generator().manual_seed(1))
-    tokens = tokens.to(device)
+    tokens = _tokens(batch, length, 1, device)
     fast = _run(model, tokens, "fp32", pure=False, grad=True)
     pure = _run(model, tokens, "fp32", pure=True, grad=True)
     torch.testing.assert_close(fast["logp"], pure["logp"], rtol=1e-3, atol=1e-3)
@@ -117,12 +128,12 @@ def check_fp32_agreement(device: str, preset: str = "dnahnet-small") -> None:
     assert _grad_error(fast["grads"], pure["grads"]) < 1e-2
 
 
-def check_bf16_agreement(device: str, preset: str = "dnahnet-small") -> None:
+def check_bf16_agreement(device: str, preset: str = "dnahnet-small", length: int = 4096,
+                         batch: int = 2) -> None:
     """In bf16 the two back ends round differently: each is measured against the fp32
     result, and the fast path may be at most twice as far from it as the pure path."""
     model = _model(preset, device).train()
-    tokens = torch.randint(0, 4, (2, 4096), generator=torch.Generator().manual_seed(1))
-    tokens = tokens.to(device)
+    tokens = _tokens(batch, length, 1, device)
     exact = _run(model, tokens, "fp32", pure=True, grad=True)
     fast = _run(model, tokens, "bf16", pure=False, grad=True)
     pure = _run(model, tokens, "bf16", pure=True, grad=True)
@@ -136,26 +147,27 @@ def check_bf16_agreement(device: str, preset: str = "dnahnet-small") -> None:
             <= 2 * _grad_error(pure["grads"], exact["grads"]) + 1e-3)
 
 
-def check_incremental_agreement(device: str, preset: str = "dnahnet-small") -> None:
-    """Prefix with state, then a block, then single steps: the full forward's log-probs
+def check_incremental_agreement(device: str, preset: str = "dnahnet-small",
+                                length: int = 3000, batch: int = 2) -> None:
+    """Prefix with state, then a block, then 10 single steps: the full forward's log-probs
     and boundaries, with the fast path's scan states feeding the continuation."""
     model = _model(preset, device).eval()
-    tokens = torch.randint(0, 4, (2, 3000), generator=torch.Generator().manual_seed(2))
-    tokens = tokens.to(device)
+    tokens = _tokens(batch, length, 2, device)
+    prefix, stepped = 2 * length // 3, length - 10
     with torch.no_grad():
         full = model(tokens)
-        first = model(tokens[:, :2000], return_state=True)
-        second = model(tokens[:, 2000:2990], state=first.state, return_state=True)
+        first = model(tokens[:, :prefix], return_state=True)
+        second = model(tokens[:, prefix:stepped], state=first.state, return_state=True)
         state, steps = second.state, []
-        for t in range(2990, 3000):
+        for t in range(stepped, length):
             steps.append(state.next_logits)
             state = model(tokens[:, t : t + 1], state=state, return_state=True).state
     joined = torch.cat([first.logits, second.logits, torch.stack(steps, 1)], 1)
     torch.testing.assert_close(joined, full.logits, rtol=1e-3, atol=1e-3)
     for s_full, s_a, s_b in zip(full.stages, first.stages, second.stages, strict=True):
         joined_mask = torch.cat([s_a.boundary_mask, s_b.boundary_mask], 1)
-        near = (s_full.boundary_prob[:, :2990] - 0.5).abs() < 1e-3
-        assert ((joined_mask != s_full.boundary_mask[:, :2990]) <= near).all()
+        near = (s_full.boundary_prob[:, :stepped] - 0.5).abs() < 1e-3
+        assert ((joined_mask != s_full.boundary_mask[:, :stepped]) <= near).all()
 
 
 @needs_gpu
@@ -174,3 +186,17 @@ def test_bf16_fast_path_is_as_close_to_fp32_as_the_pure_path_on_gpu(preset):
 @pytest.mark.parametrize("preset", ["dnahnet-small", "default"])
 def test_incremental_continuation_equals_full_forward_on_gpu(preset):
     check_incremental_agreement("cuda", preset)
+
+
+@pytest.mark.slow
+@needs_triton
+@pytest.mark.parametrize("check", ["fp32", "incremental"])
+def test_fast_path_agrees_in_tritons_interpreter_on_cpu(check):
+    """The same checks with mamba-ssm's kernels run by Triton's CPU interpreter: whether
+    dnahnet calls them right, before any GPU (~2 min each on one core)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("triton_interpreter.py")), check,
+         "dnahnet-tiny", "512"], capture_output=True, text=True, timeout=1200,
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "the fast path agrees with the pure path" in done.stdout
