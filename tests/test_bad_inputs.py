@@ -754,6 +754,11 @@ def _cases() -> list[Case]:
         bad("likelihood", "output-parent-file", [*LK, "--bigwig", "afile/t"], "afile"),
         bad("likelihood", "output-prefix", [*LK, "--bigwig", "-"], "-: --bigwig writes files"),
         bad("segments", "output-prefix", [*SG, "-o", "x.bed", "--bigwig", "-"], "--bigwig"),
+        bad("segments", "output-twice", [*SG, "-o", "x.bed", "--bedgraph", "x.bed"],
+            "x.bed: named by both --output and --bedgraph"),
+        # found once the stages are known: two stages make x.stage1.bedgraph, x.stage2...
+        bad("segments", "output-twice", [*SG, "-o", "x.stage1.bedgraph", "--bedgraph",
+                                         "x.bedgraph"], "--bedgraph (stage 1)"),
     ]
     # ---------------------------------------------------------------- demo
     c += [

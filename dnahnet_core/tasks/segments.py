@@ -31,7 +31,7 @@ import torch
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tracks
-from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.atomic import atomic_open, check_distinct_outputs
 from dnahnet_core.io.bigwig import (
     bigwig_paths,
     boundary_track,
@@ -194,6 +194,7 @@ def write_segments(
     check_scoring_options(device, precision=precision, workers=workers)
     if bigwig is not None:
         check_prefix(bigwig)
+    check_distinct_outputs({"--output": output, "--bedgraph": bedgraph})
     sequences = load_genome(genome)  # validates every record before any output
     network, device = ready_model(model, device)
     batch_size = batch_size or default_batch_size(device)
@@ -208,8 +209,10 @@ def write_segments(
             on_progress=advance,
         ):
             if bed is None:  # the first contig tells the stages; nothing is written before
-                bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
                 paths = tracks.bedgraph_paths(Path(bedgraph), contig.stages) if bedgraph else {}
+                check_distinct_outputs({"--output": output, **{
+                    f"--bedgraph (stage {s})": p for s, p in paths.items()}})
+                bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
                 graphs = {s: stack.enter_context(atomic_open(p, "w")) for s, p in paths.items()}
                 bigwigs = _open_bigwigs(stack, bigwig, contig.stages, sequences, genome)
                 if track:
