@@ -217,7 +217,9 @@ pytest_summary() {  # the summary line of a pytest log, and its SKIPPED reasons
 
 step_gpu_tests() {
     local log="$WORK/gpu-tests.log" status
-    "$PY" -m pytest -p no:cacheprovider -rs tests/test_fast_path.py 2>&1 | tee "$log"
+    # not the slow interpreter checks: the fast-path step's business, and minutes here
+    "$PY" -m pytest -p no:cacheprovider -rs -m "not slow" tests/test_fast_path.py 2>&1 |
+        tee "$log"
     status=${PIPESTATUS[0]}
     { echo "\`pytest tests/test_fast_path.py\`:"; pytest_summary "$log" | fence; } | body
     [ "$status" = 0 ] || return 1
