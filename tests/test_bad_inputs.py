@@ -754,9 +754,9 @@ def _cases() -> list[Case]:
         bad("likelihood", "output-parent-file", [*LK, "--bigwig", "afile/t"], "afile"),
         bad("likelihood", "output-prefix", [*LK, "--bigwig", "-"], "-: --bigwig writes files"),
         bad("segments", "output-prefix", [*SG, "-o", "x.bed", "--bigwig", "-"], "--bigwig"),
-        bad("segments", "output-twice", [*SG, "-o", "x.bed", "--bedgraph", "x.bed"],
-            "x.bed: named by both --output and --bedgraph"),
-        # found once the stages are known: two stages make x.stage1.bedgraph, x.stage2...
+        # one stage: the bedGraph is the name given; two: x.stage1.bedgraph, x.stage2...
+        bad("segments", "output-twice", [*SG, "--stage", "1", "-o", "x.bed", "--bedgraph",
+                                         "x.bed"], "x.bed: named by both --output and --bedgraph"),
         bad("segments", "output-twice", [*SG, "-o", "x.stage1.bedgraph", "--bedgraph",
                                          "x.bedgraph"], "--bedgraph (stage 1)"),
     ]
@@ -1062,3 +1062,14 @@ def test_other_runtime_errors_are_not_called_out_of_memory(workspace, monkeypatc
     monkeypatch.setattr(task, "generate", broken)
     with pytest.raises(RuntimeError, match="a bug"):
         run(list(GN))
+
+
+def test_segments_bedgraph_named_like_the_bed_is_no_clash_with_two_stages(workspace, capfd):
+    """Two stages write x.bed.stage1.bedgraph and x.bed.stage2.bedgraph, not x.bed."""
+    from dnahnet_cli.app import run
+
+    assert run([*SG, "-o", "x.bed", "--bedgraph", "x.bed"]) == 0
+    assert capfd.readouterr().err == ""
+    assert (workspace / "x.bed").read_text().startswith("phiX174\t")
+    assert sorted(p.name for p in workspace.glob("x.bed.stage*")) == [
+        "x.bed.stage1.bedgraph", "x.bed.stage2.bedgraph"]

@@ -194,9 +194,12 @@ def write_segments(
     check_scoring_options(device, precision=precision, workers=workers)
     if bigwig is not None:
         check_prefix(bigwig)
-    check_distinct_outputs({"--output": output, "--bedgraph": bedgraph})
     sequences = load_genome(genome)  # validates every record before any output
     network, device = ready_model(model, device)
+    stages = _choose_stages(network.config.num_stages, stages)
+    paths = tracks.bedgraph_paths(Path(bedgraph), stages) if bedgraph else {}
+    check_distinct_outputs({"--output": output, **{
+        f"--bedgraph (stage {s})": p for s, p in paths.items()}})
     batch_size = batch_size or default_batch_size(device)
     total = sum(len(s) for s in sequences.values())
     with contextlib.ExitStack() as stack:
@@ -208,10 +211,7 @@ def write_segments(
             batch_size=batch_size, device=device, precision=precision, workers=pool,
             on_progress=advance,
         ):
-            if bed is None:  # the first contig tells the stages; nothing is written before
-                paths = tracks.bedgraph_paths(Path(bedgraph), contig.stages) if bedgraph else {}
-                check_distinct_outputs({"--output": output, **{
-                    f"--bedgraph (stage {s})": p for s, p in paths.items()}})
+            if bed is None:  # nothing is written before the first contig is computed
                 bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
                 graphs = {s: stack.enter_context(atomic_open(p, "w")) for s, p in paths.items()}
                 bigwigs = _open_bigwigs(stack, bigwig, contig.stages, sequences, genome)
