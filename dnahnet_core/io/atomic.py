@@ -173,12 +173,16 @@ def check_output_file(path: str | os.PathLike) -> None:
     check_output_parent(path)
 
 
-def check_distinct_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
-    """Fail now when two file outputs of one command (option -> path) are the same file:
-    one would silently replace the other. Unset ones, ``-`` and devices are not files."""
+def check_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Fail now, not after the long part, when a file output of one command (option ->
+    path; unset ones skipped) cannot be written, or two name the same file: one would
+    silently replace the other. ``-`` and devices are not files."""
     seen: dict[str, str] = {}
     for option, path in outputs.items():
-        if path is None or str(path) == STDOUT or _is_special(resolve_output(path)):
+        if path is None:
+            continue
+        check_output_file(path)
+        if str(path) == STDOUT or _is_special(resolve_output(path)):
             continue
         real = os.path.realpath(resolve_output(path))
         if real in seen:

@@ -54,7 +54,7 @@ import pandas as pd
 from dnahnet_core.alphabet import encode, reverse_complement
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
-from dnahnet_core.io.atomic import check_distinct_outputs, check_output_file, output_group
+from dnahnet_core.io.atomic import check_outputs, output_group
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.mavedb import read_score_table, row_line_numbers
 from dnahnet_core.io.reports import write_json_report
@@ -570,10 +570,7 @@ def score_dms(
         variants = plan_variants(table, seq, cds, assay.score_column,
                                  row_line_numbers(scores_csv), CODON_TABLES[assay.genetic_code])
         planned.append((assay, variants, _plan_sites(variants, genome.tokens(name), window)))
-    for path in (output, metrics):  # fail before the long part, not after it
-        if path is not None:
-            check_output_file(path)
-    check_distinct_outputs({"--output": output, "--metrics": metrics})
+    check_outputs({"--output": output, "--metrics": metrics})
     network, device = ready_model(model, device)
     summary = DmsSummary()
     with (

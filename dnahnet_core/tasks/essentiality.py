@@ -34,12 +34,7 @@ import numpy as np
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.annotations import Feature, load_annotated_genome
-from dnahnet_core.io.atomic import (
-    atomic_open,
-    check_distinct_outputs,
-    check_output_file,
-    output_group,
-)
+from dnahnet_core.io.atomic import atomic_open, check_outputs, output_group
 from dnahnet_core.io.figures import figure_format, plot_roc
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.labels import read_labels
@@ -335,15 +330,8 @@ def rank_genes(
         raise DnahnetError("--metrics and --plot need --labels")
     if plot:
         figure_format(plot)
-    for path in (output, metrics, plot):  # fail before the long part, not after it
-        if path is not None:
-            check_output_file(path)
-    if labelled and not metrics:
-        check_output_file(metrics_path_for(output))
-    check_distinct_outputs({
-        "--output": output, "--plot": plot,
-        "--metrics": metrics or (metrics_path_for(output) if labelled else None),
-    })
+    metrics_path = (Path(metrics) if metrics else metrics_path_for(output)) if labelled else None
+    check_outputs({"--output": output, "--metrics": metrics_path, "--plot": plot})
     planned = _plan_genomes(inputs, feature, labels, window=window, offset=offset,
                             circular=circular, chrom_map=chrom_map)
     network, device = ready_model(model, device)
@@ -381,7 +369,7 @@ def rank_genes(
             baselines={g: v for p in planned for g, v in p.baselines.items()},
             bootstrap=bootstrap, seed=seed,
         )
-        summary.metrics_path = Path(metrics) if metrics else metrics_path_for(output)
+        summary.metrics_path = metrics_path
     # the ranking, metrics and plot appear together or not at all
     with output_group(), contextlib.ExitStack() as stack:
         handle = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout

@@ -31,7 +31,7 @@ import torch
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tracks
-from dnahnet_core.io.atomic import atomic_open, check_distinct_outputs
+from dnahnet_core.io.atomic import atomic_open, check_outputs
 from dnahnet_core.io.bigwig import (
     bigwig_paths,
     boundary_track,
@@ -198,7 +198,7 @@ def write_segments(
     network, device = ready_model(model, device)
     stages = _choose_stages(network.config.num_stages, stages)
     paths = tracks.bedgraph_paths(Path(bedgraph), stages) if bedgraph else {}
-    check_distinct_outputs({"--output": output, **{
+    check_outputs({"--output": output, **{
         f"--bedgraph (stage {s})": p for s, p in paths.items()}})
     batch_size = batch_size or default_batch_size(device)
     total = sum(len(s) for s in sequences.values())
