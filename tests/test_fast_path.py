@@ -8,13 +8,13 @@ import importlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from dnahnet_core.model import build_model, fast_path, load_config, load_model
 from dnahnet_core.model.ssd import ssd_scan
+from tests import triton_interpreter
 
 needs_gpu = pytest.mark.skipif(not fast_path.available(), reason="needs CUDA and mamba_ssm")
 needs_triton = pytest.mark.skipif(
@@ -190,13 +190,12 @@ def test_incremental_continuation_equals_full_forward_on_gpu(preset):
 
 @pytest.mark.slow
 @needs_triton
-@pytest.mark.parametrize("check", ["fp32", "incremental"])
+@pytest.mark.parametrize("check", triton_interpreter.CHECKS)
 def test_fast_path_agrees_in_tritons_interpreter_on_cpu(check):
     """The same checks with mamba-ssm's kernels run by Triton's CPU interpreter: whether
-    dnahnet calls them right, before any GPU (~2 min each on one core)."""
+    dnahnet calls them right, before any GPU."""
     done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("triton_interpreter.py")), check,
-         "dnahnet-tiny", "512"], capture_output=True, text=True, timeout=1200,
-        env=dict(os.environ, OMP_NUM_THREADS="1"))
+        [sys.executable, triton_interpreter.__file__, *map(str, check)], capture_output=True,
+        text=True, timeout=1200, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "the fast path agrees with the pure path" in done.stdout

@@ -5,11 +5,12 @@ CPU tensors, every kernel executed by Triton's numpy interpreter, so a machine w
 GPU can tell whether dnahnet calls the kernels right (arguments, layouts, states, the
 gated norm, their backward passes). It says nothing about speed or bf16 rounding on a GPU.
 
-    PYTHONPATH=SITE python tests/triton_interpreter.py fp32 dnahnet-tiny 512
+    PYTHONPATH=SITE python tests/triton_interpreter.py [fp32 dnahnet-tiny 512]
 
 SITE holds mamba_ssm installed as scripts/gpu_check.sh installs it (its __init__ trimmed);
-triton must be importable. Exit 0 when the check passes. The interpreter is slow: keep the
-models tiny and the sequences short.
+triton must be importable. With no arguments it runs CHECKS, the set that
+`gpu_check.sh --dry-run` and tests/test_fast_path.py use. Exit 0 when every check passes.
+The interpreter is slow: keep the models tiny and the sequences short.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import sys
 import types
 from pathlib import Path
 
-os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported, by us or by mamba_ssm
+# (check, preset, nt): ~2 min each on one core
+CHECKS = (("fp32", "dnahnet-tiny", 512), ("incremental", "dnahnet-tiny", 512))
 
 
 def enable() -> None:
     """Patch what the interpreter lacks on a machine without CUDA."""
+    os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported, by us or by mamba_ssm
     import torch
     from triton.runtime import autotuner, interpreter
 
@@ -52,13 +55,15 @@ def enable() -> None:
 
 
 def main(argv: list[str]) -> int:
-    check, preset, length = argv[0], argv[1], int(argv[2])
+    checks = [(argv[0], argv[1], int(argv[2]))] if argv else CHECKS
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     enable()
     import test_fast_path
 
-    getattr(test_fast_path, f"check_{check}_agreement")("cpu", preset, length=length, batch=1)
-    print(f"{check} {preset} {length}: the fast path agrees with the pure path")
+    for check, preset, length in checks:
+        getattr(test_fast_path, f"check_{check}_agreement")("cpu", preset, length=length,
+                                                            batch=1)
+        print(f"{check} {preset} {length}: the fast path agrees with the pure path", flush=True)
     return 0
 
 
