@@ -1,5 +1,5 @@
 """`python -m dnahnet_cli ...` (used by torchrun for distributed training)."""
 
-from dnahnet_cli.app import main
+from dnahnet_cli import main
 
 main()

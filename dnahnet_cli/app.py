@@ -125,8 +125,8 @@ def run(argv: list[str] | None = None) -> int:
 
     Every error a user can cause ends as one ``dnahnet: error: ...`` line on stderr:
     usage errors (exit 2), ``DnahnetError`` and OS errors on their files (exit 1),
-    SIGTERM (exit 143), running out of memory (exit 1). Temporary names are removed
-    whatever happens.
+    SIGTERM (exit 143), running out of memory (exit 1). Ctrl-C exits 130 without a line,
+    as it does inside a command. Temporary names are removed whatever happens.
     """
     from typer._click.exceptions import NoArgsIsHelpError
 
@@ -143,8 +143,8 @@ def run(argv: list[str] | None = None) -> int:
         code = 2
     except typer.TyperException as error:  # click's usage errors
         code, message = getattr(error, "exit_code", 2), _usage_message(error)
-    except typer.Abort:
-        code, message = 130, "interrupted"
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C: the terminal shows it; no line
+        code = 130
     except DnahnetError as error:
         code, message = 1, str(error)
     except OSError as error:
@@ -159,8 +159,6 @@ def run(argv: list[str] | None = None) -> int:
         code, message = 1, OUT_OF_MEMORY
     except Terminated:
         code, message = 143, "terminated (SIGTERM); temporary files removed"
-    except KeyboardInterrupt:
-        code, message = 130, "interrupted"
     finally:
         end_command()
     if message is not None:
@@ -172,7 +170,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    from dnahnet_core.device import keep_freed_memory
+    from dnahnet_core.device import hold_ctrl_c_while_torch_loads, keep_freed_memory
 
     keep_freed_memory()
+    hold_ctrl_c_while_torch_loads()
     sys.exit(run())

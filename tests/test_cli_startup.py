@@ -1,0 +1,125 @@
+"""Starting the command line: --help and --version stay light (no torch), and Ctrl-C at
+any moment of a command's start-up ends as it does inside a command: status 130, no
+traceback, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TEST_DATA
+
+T4 = TEST_DATA / "pool" / "phage_T4_NC_000866.1.fna.gz"
+LIKELIHOOD = ["likelihood", "t4.fa.gz", "--config", "dnahnet-tiny", "--context", "512",
+              "-o", "out/ll.tsv"]
+
+
+def _console_script() -> list[str]:
+    """The ``dnahnet`` script installed beside this Python (what users run), else -m."""
+    script = Path(sys.executable).with_name("dnahnet")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dnahnet_cli"]
+
+
+def _probe(args: list[str], cwd: Path, interrupt_import: str | None = None):
+    """Run ``dnahnet ARGS`` through the console script's ``main`` in a fresh Python; with
+    ``interrupt_import``, importing that module raises KeyboardInterrupt (a Ctrl-C that
+    lands while it loads). Prints whether torch got loaded."""
+    code = [
+        "import sys",
+        f"sys.argv = ['dnahnet', *{args!r}]",
+        "class CtrlC:",
+        "    def find_spec(self, name, path=None, target=None):",
+        f"        if name == {interrupt_import!r}:",
+        "            raise KeyboardInterrupt",
+        "sys.meta_path.insert(0, CtrlC())",
+        "from dnahnet_cli import main",
+        "try:",
+        "    main()",
+        "finally:",
+        "    print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')",
+    ]
+    return subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True,
+                          text=True, cwd=cwd, env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["essentiality", "--help"]])
+def test_help_and_version_do_not_load_torch(args, tmp_path):
+    done = _probe(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "torch not loaded"
+
+
+@pytest.mark.parametrize("module", ["typer", "torch"])
+def test_ctrl_c_while_a_module_loads_is_status_130_without_traceback(tmp_path, module):
+    """typer loads with the command line, torch once the command starts."""
+    shutil.copy(T4, tmp_path / "t4.fa.gz")
+    done = _probe(LIKELIHOOD, tmp_path, interrupt_import=module)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t4.fa.gz"]
+
+
+# After Python's own start-up (tens of ms; a Ctrl-C inside it is Python's traceback, not
+# ours), through torch's import (its C++ start-up around 0.5-0.75 s here) into the command.
+@pytest.mark.parametrize("delay", [0.3, 0.5, 0.6, 0.75, 0.9, 1.3, 1.8])
+def test_a_real_ctrl_c_during_start_up_is_status_130_and_leaves_nothing(tmp_path, delay):
+    shutil.copy(T4, tmp_path / "t4.fa.gz")
+    process = subprocess.Popen(
+        [*_console_script(), *LIKELIHOOD],
+        cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # a shell's background job inherits SIGINT ignored: give the command Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr.decode()) == (130, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t4.fa.gz"]
+
+
+HELD_CTRL_C = """
+import signal, sys, time, types
+from importlib.machinery import ModuleSpec
+from dnahnet_core.device import hold_ctrl_c_while_torch_loads
+hold_ctrl_c_while_torch_loads()
+torch = types.ModuleType("torch")
+torch.__spec__ = ModuleSpec("torch", None)
+torch.__spec__._initializing = True  # what importlib sets while a module's code runs
+sys.modules["torch"] = torch
+signal.raise_signal(signal.SIGINT)
+time.sleep(0.5)
+print("held while torch loads", flush=True)
+torch.__spec__._initializing = False
+try:
+    time.sleep(5)
+    print("never interrupted")
+except KeyboardInterrupt:
+    print("interrupted once torch has loaded")
+"""
+
+
+def test_ctrl_c_waits_until_torch_has_loaded():
+    """A KeyboardInterrupt inside torch's C++ start-up aborts the process (SIGABRT)."""
+    done = subprocess.run([sys.executable, "-c", HELD_CTRL_C], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert done.stdout.splitlines() == [
+        "held while torch loads", "interrupted once torch has loaded"
+    ], done.stderr
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    """A shell script's background job starts with SIGINT ignored."""
+    code = ("import signal\nfrom dnahnet_core.device import hold_ctrl_c_while_torch_loads\n"
+            "hold_ctrl_c_while_torch_loads()\nsignal.raise_signal(signal.SIGINT)\nprint('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
