@@ -97,7 +97,9 @@ def test_skipped_genes_have_reasons(genome):
     }
     short = replace(_gene(genome, "T383_RS0100010"), end=1111 + 26, segments=((1112, 1137),))
     plan = ko.plan_knockouts(genome, [short], window=512, offset=12)
-    assert plan.skipped[0].reason.startswith("too short: 26 nt, the cassette needs 27")
+    assert plan.skipped[0].reason == (
+        "too short: 26 nt, the cassette needs 27 (phase + --offset + 15)"
+    )
     with pytest.raises(DnahnetError, match="--offset 10: must be a non-negative multiple of 3"):
         ko.plan_knockouts(genome, [short], window=512, offset=10)
 

@@ -269,6 +269,8 @@ def test_metadata_must_be_gtdb_format(gtdb, tmp_path):
     result = invoke(genomes, "--out", tmp_path / "ds", "--metadata", bad)
     assert isinstance(result.exception, DnahnetError)
     assert "meta.tsv: not a GTDB metadata table" in str(result.exception)
+    result = invoke(genomes, "--out", tmp_path / "ds", "--metadata", tmp_path)
+    assert str(result.exception) == f"{tmp_path}: is a directory, not a GTDB metadata table"
 
 
 # ---------------------------------------------------------------- bad input

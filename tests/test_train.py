@@ -543,3 +543,15 @@ def test_tensorboard_without_the_package_is_a_clear_error(tmp_path):
         pytest.skip("tensorboard is installed")
     with pytest.raises(DnahnetError, match="pip install tensorboard"):
         run_toy(tmp_path / "run", max_steps=1, tensorboard=True)
+
+
+def test_a_new_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
+    """Nothing to resume: run.json and metrics.jsonl go, and the directory it made."""
+    with pytest.raises(NonFinite, match="no checkpoint was written yet"):
+        run_toy(tmp_path / "run", model=NanAt(bad_call=3), save_every=100, eval_every=100)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's\n")
+    with pytest.raises(NonFinite):
+        run_toy(tmp_path / "mine", model=NanAt(bad_call=3), save_every=100, eval_every=100)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]

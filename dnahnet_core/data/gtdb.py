@@ -44,6 +44,8 @@ def read_metadata(paths: list[str | os.PathLike]) -> dict[str, GenomeQuality]:
     table: dict[str, GenomeQuality] = {}
     for item in paths:
         path = Path(item)
+        if path.is_dir():
+            raise DnahnetError(f"{path}: is a directory, not a GTDB metadata table")
         if not path.is_file():
             raise DnahnetError(f"{path}: metadata file not found")
         with open_text(path) as handle:

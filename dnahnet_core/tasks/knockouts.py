@@ -78,7 +78,7 @@ def cassette_interval(gene: Feature, contig_length: int, offset: int) -> tuple[i
     room = (span_end - span_start) if gene.crosses_origin else first[1] - first[0] + 1
     needed = gene.phase + offset + len(CASSETTE)
     if room < needed:
-        return f"too short: {room} nt, the cassette needs {needed} (phase + offset + 15)"
+        return f"too short: {room} nt, the cassette needs {needed} (phase + --offset + 15)"
     if gene.strand == "-":
         hi = five - gene.phase - offset + 1
         return hi - len(CASSETTE), hi

@@ -13,7 +13,8 @@ shutting down) finishes the current step on every rank, saves a checkpoint and
 returns ``status="interrupted"``; a second Ctrl-C aborts at once. ``--stop-after`` and
 ``--time-limit`` end the session with a checkpoint too (``status="paused"``). A non-finite
 loss or gradient norm stops before the optimizer step with a ``DnahnetError``
-naming the step; the checkpoints already written stay untouched.
+naming the step; the checkpoints already written stay untouched. A new run that fails
+before its first checkpoint removes what it wrote (nothing to resume).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
 import signal
 import threading
 import time
@@ -159,11 +161,40 @@ def train(
     built from ``options`` unless given (tests and notebooks pass their own)."""
     options.check()
     world = distributed.setup(options.device)
+    new_paths = [] if resume else _new_run_paths(Path(options.out))
+    run = None
     try:
         run, state = start_run(options, resume, world, model, train_set, val_set, save_weights)
         return _train(run, state, on_step, show_progress)
+    except BaseException:
+        if run is not None and state.last_saved is None:
+            _discard(run, new_paths)
+        raise
     finally:
         distributed.teardown()
+
+
+def _new_run_paths(run_dir: Path) -> list[Path]:
+    """What a new run will write before its first checkpoint and did not exist yet."""
+    paths = [run_dir / name for name in ("run.json", "metrics.jsonl", "tensorboard")]
+    return [path for path in [*paths, run_dir] if not path.exists()]
+
+
+def _discard(run: Run, new_paths: list[Path]) -> None:
+    """A new run that failed before its first checkpoint cannot be resumed: remove what it
+    wrote, so that the same command can simply be run again."""
+    if run.metrics is not None:
+        run.metrics.close()
+    if not run.world.is_main:
+        return
+    for path in new_paths:
+        with contextlib.suppress(OSError):
+            if path == run.run_dir:
+                path.rmdir()  # only if nothing else is in it (it comes last)
+            elif path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _train(run: Run, state: RunState, on_step, show_progress) -> TrainResult:
