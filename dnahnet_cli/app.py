@@ -170,7 +170,8 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    from dnahnet_core.device import hold_ctrl_c_while_torch_loads, keep_freed_memory
+    from dnahnet_core.device import keep_freed_memory
+    from dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads
 
     keep_freed_memory()
     hold_ctrl_c_while_torch_loads()

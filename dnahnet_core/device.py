@@ -1,15 +1,11 @@
-"""Choosing the torch device, and the process's habits around torch.
+"""Choosing the torch device, and the process's memory habits.
 
 torch is imported inside ``resolve_device``: ``dnahnet_cli`` calls ``keep_freed_memory``
-and ``hold_ctrl_c_while_torch_loads`` before any command, and ``dnahnet --help`` should
-not wait 1-2 s for torch.
+before any command, and ``dnahnet --help`` should not wait 1-2 s for torch.
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 from typing import TYPE_CHECKING
 
 from dnahnet_core.errors import DnahnetError
@@ -56,30 +52,3 @@ def keep_freed_memory() -> None:
     libc.mallopt(m_trim_threshold, 2**31 - 1)
     libc.mallopt(m_top_pad, 64 << 20)
 
-
-RETRY_SECONDS = 0.05
-
-
-def _torch_is_loading() -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and bool(getattr(torch.__spec__, "_initializing", False))
-
-
-def _interrupt(signum, frame) -> None:
-    if _torch_is_loading():  # try again shortly, until torch has loaded
-        threading.Timer(RETRY_SECONDS, signal.raise_signal, (signum,)).start()
-        return
-    raise KeyboardInterrupt
-
-
-def hold_ctrl_c_while_torch_loads() -> None:
-    """Ctrl-C raises KeyboardInterrupt as usual, except while torch is being imported:
-    then it waits until the import is over.
-
-    A KeyboardInterrupt raised while torch's C++ start-up calls back into Python ends
-    in ``std::terminate`` (SIGABRT, "terminate called after throwing an instance of
-    pybind11::error_already_set"), not in the command's usual exit. Main thread only;
-    a process started with Ctrl-C ignored (a shell script's background job) keeps it so.
-    """
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _interrupt)

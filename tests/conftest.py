@@ -1,4 +1,5 @@
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,11 @@ DEMO_DATA = REPO / "dnahnet_core" / "demo_data"
 TEST_DATA = REPO / "tests" / "data"
 
 torch.set_num_threads(1)  # tests run two workers on two cores
+
+
+def leftovers(directory: str | os.PathLike) -> list[str]:
+    """Names left in TMPDIR, but torch's compile cache (made when torch._dynamo loads)."""
+    return [name for name in os.listdir(directory) if not name.startswith("torchinductor_")]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, TEST_DATA
+from tests.conftest import DEMO_DATA, REPO, TEST_DATA, leftovers
 
 T4 = TEST_DATA / "pool" / "phage_T4_NC_000866.1.fna.gz"
 LIKELIHOOD = ["likelihood", "t4.fa.gz", "--config", "dnahnet-tiny", "--context", "512",
@@ -88,7 +88,7 @@ def test_a_real_ctrl_c_during_start_up_is_status_130_and_leaves_nothing(tmp_path
 HELD_CTRL_C = """
 import signal, sys, time, types
 from importlib.machinery import ModuleSpec
-from dnahnet_core.device import hold_ctrl_c_while_torch_loads
+from dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads
 hold_ctrl_c_while_torch_loads()
 torch = types.ModuleType("torch")
 torch.__spec__ = ModuleSpec("torch", None)
@@ -115,11 +115,54 @@ def test_ctrl_c_waits_until_torch_has_loaded():
     ], done.stderr
 
 
+HELD_WHILE_WORKERS_START = """
+import signal
+from dnahnet_core.interrupts import workers_ignore_ctrl_c
+try:
+    with workers_ignore_ctrl_c():
+        signal.raise_signal(signal.SIGINT)
+        print("held while workers start", flush=True)
+    print("lost")
+except KeyboardInterrupt:
+    print("delivered once they have started")
+"""
+
+
+def test_a_ctrl_c_while_workers_start_is_delivered_afterwards():
+    done = subprocess.run([sys.executable, "-c", HELD_WHILE_WORKERS_START], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+    assert done.stdout.splitlines() == [
+        "held while workers start", "delivered once they have started"
+    ], done.stderr
+
+
 def test_an_ignored_ctrl_c_stays_ignored():
     """A shell script's background job starts with SIGINT ignored."""
-    code = ("import signal\nfrom dnahnet_core.device import hold_ctrl_c_while_torch_loads\n"
+    code = ("import signal\nfrom dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads\n"
             "hold_ctrl_c_while_torch_loads()\nsignal.raise_signal(signal.SIGINT)\nprint('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [1.0, 2.0, 3.0, 4.0, 5.0])
+def test_a_terminals_ctrl_c_with_workers_is_status_130_and_one_quiet_exit(tmp_path, delay):
+    """Ctrl-C at a terminal goes to the whole process group: the spawned workers as they
+    start (Python's start-up, torch's, the model) and as they score, and the command."""
+    work, scratch = tmp_path / "work", tmp_path / "tmpdir"
+    work.mkdir()
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [*_console_script(), "essentiality", str(DEMO_DATA / "phage_vt2_sakai.fna.gz"),
+         str(DEMO_DATA / "phage_vt2_sakai.gff.gz"), "--workers", "2", "-o", "out/ess.tsv"],
+        cwd=work, env=dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(scratch)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    time.sleep(delay)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr.decode()) == (130, "")
+    assert list(work.iterdir()) == []
+    assert leftovers(scratch) == []

@@ -6,6 +6,7 @@ is scored at its left breakpoint at a bounded cost. Real genome windows, tiny mo
 from __future__ import annotations
 
 import gzip
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,19 @@ def _assert_same(a, b, atol=1e-5):
         np.testing.assert_allclose(x.forward, y.forward, rtol=0, atol=atol)
         np.testing.assert_allclose(x.reverse, y.reverse, rtol=0, atol=atol)
         np.testing.assert_allclose(x.reference_ll, y.reference_ll, rtol=0, atol=atol)
+
+
+def _ctrl_c_blocked(model):
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def test_workers_leave_ctrl_c_to_this_process(model):
+    """A terminal's Ctrl-C reaches the workers too (one process group); this process
+    handles it and ends the pool."""
+    assert not _ctrl_c_blocked(model)
+    with ModelWorkers(model, 2) as pool:
+        assert not _ctrl_c_blocked(model)  # here, once the workers have started
+        assert list(pool.map(_ctrl_c_blocked, [(), ()])) == [True, True]
 
 
 def test_batches_and_workers_give_the_single_process_scores(model, sites, contig):

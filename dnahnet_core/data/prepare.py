@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -34,6 +33,7 @@ from dnahnet_core.data.gtdb import MetadataFilter
 from dnahnet_core.data.sources import expand_inputs, strip_suffixes
 from dnahnet_core.data.splits import split_of
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.interrupts import workers_ignore_ctrl_c
 from dnahnet_core.io.atomic import atomic_directory, check_output_directory
 from dnahnet_core.progress import progress
 
@@ -143,18 +143,14 @@ def _note(message: str) -> None:
     sys.stderr.flush()
 
 
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the main process, which stops the pool and cleans up."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _results(tasks: list, workers: int):
     if workers == 1 or len(tasks) <= 1:
         for task in tasks:
             yield process_file(task)
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(min(workers, len(tasks)), initializer=_ignore_interrupts) as pool:
+    with workers_ignore_ctrl_c():  # the main process stops the pool and cleans up
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)))
+    with pool:
         yield from pool.imap(process_file, tasks, chunksize=1)
 
 

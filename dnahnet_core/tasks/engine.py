@@ -98,7 +98,6 @@ tile=, downstream=, reverse_complement=)`` → ``SubstitutionScore`` per substit
 from __future__ import annotations
 
 import contextlib
-import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +110,7 @@ import torch
 from dnahnet_core.alphabet import N, reverse_complement_tokens
 from dnahnet_core.device import keep_freed_memory, resolve_device
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.interrupts import workers_ignore_ctrl_c
 from dnahnet_core.tasks.windows import plan_tiles
 from dnahnet_core.train.precision import autocast
 
@@ -227,7 +227,6 @@ _WORKER_MODEL: list = []  # in a worker process: its copy of the model
 
 
 def _start_worker(model) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
     keep_freed_memory()
     torch.set_num_threads(1)
     _WORKER_MODEL.append(model.eval())
@@ -252,9 +251,10 @@ class ModelWorkers:
         if self.n > 1:
             import torch.multiprocessing as mp
 
-            self._pool = mp.get_context("spawn").Pool(
-                self.n, initializer=_start_worker, initargs=(model.cpu(),)
-            )
+            with workers_ignore_ctrl_c():
+                self._pool = mp.get_context("spawn").Pool(
+                    self.n, initializer=_start_worker, initargs=(model.cpu(),)
+                )
 
     def map(self, function: Callable, tasks: Iterable[tuple]) -> Iterator:
         if self._pool is None:
