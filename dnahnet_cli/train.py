@@ -13,6 +13,8 @@ from dnahnet_cli import common
 from dnahnet_cli.validate import above, at_least, between, number_range, output_dir
 
 NEW_RUN_ADVICE = "choose a new directory, or pass --resume to continue the run in it"
+# a run stopped by a signal, checkpoint saved: what to say, the exit status
+STOPPED = {"interrupted": ("interrupted", 130), "terminated": ("terminated (SIGTERM)", 143)}
 
 
 def _opt(flags: str, help: str, default=None, callback=None):
@@ -123,15 +125,17 @@ def command(
     else:  # a new run: --out must be new or empty, and goes again if nothing was written
         with output_directory(out, advice=NEW_RUN_ADVICE):
             result = train(options, resume=False)
+    stopped = STOPPED.get(result.status)
     if not _is_main():
-        if result.status == "interrupted":
-            raise typer.Exit(130)
+        if stopped is not None:
+            raise typer.Exit(stopped[1])
         return
     where = result.checkpoint
-    if result.status == "interrupted":
-        log(f"interrupted at step {result.step}; checkpoint saved to {where} "
+    if stopped is not None:
+        what, code = stopped
+        log(f"{what} at step {result.step}; checkpoint saved to {where} "
             f"(continue with --resume)")
-        raise typer.Exit(130)
+        raise typer.Exit(code)
     val = f", validation bpb {result.val['bpb']:.4f}" if result.val else ""
     paused = result.status == "paused"
     verb, hint = ("paused", "; continue with --resume") if paused else ("finished", "")

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -280,18 +281,44 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path)
     assert json.loads((tmp_path / "run" / "metadata.json").read_text())["step"] == 4
 
 
-def test_sigint_saves_a_checkpoint_and_returns(tmp_path):
+@pytest.mark.parametrize("stop, status", [(signal.SIGINT, "interrupted"),
+                                          (signal.SIGTERM, "terminated")])
+def test_a_signal_saves_a_checkpoint_and_returns(tmp_path, stop, status):
     def interrupt(step, record):
         if step == 3:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), stop)
 
-    before = signal.getsignal(signal.SIGINT)
+    before = signal.getsignal(stop)
     result = train(toy_options(tmp_path / "run", save_every=100), model=ToyLM(),
                    train_set=ListDataset(40), on_step=interrupt, show_progress=False)
-    assert result.status == "interrupted"
+    assert result.status == status
     assert result.step == 4  # the step in flight when the signal arrived is completed
     assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [4]
-    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+    assert signal.getsignal(stop) is before  # the caller's handler is back
+
+
+@pytest.mark.parametrize("status, code, said", [
+    ("interrupted", 130, "interrupted at step 4; checkpoint saved to "),
+    ("terminated", 143, "terminated (SIGTERM) at step 4; checkpoint saved to "),
+])
+def test_the_command_exits_as_every_command_does_for_its_signal(
+    tmp_path, monkeypatch, capsys, status, code, said
+):
+    from dnahnet_cli.app import run
+    from dnahnet_core import train as library
+    from dnahnet_core.train.loop import TrainResult
+
+    def stopped(options, resume=False):
+        Path(options.out, "checkpoints", "step-000004").mkdir(parents=True)
+        return TrainResult(step=4, status=status, run_dir=Path(options.out),
+                           checkpoint=Path(options.out, "checkpoints", "step-000004"))
+
+    monkeypatch.setattr(library, "train", stopped)
+    prepared = tmp_path / "data"
+    prepared.mkdir()
+    assert run(["train", "--data", str(prepared), "--config", "dnahnet-tiny",
+                "--out", str(tmp_path / "run")]) == code
+    assert said in capsys.readouterr().err
 
 
 def test_evaluate_uniform_model_gives_log2_5_bits():

@@ -10,8 +10,9 @@ validate, save. Rank 0 alone writes metrics and checkpoints.
 
 Stopping: a first Ctrl-C (SIGINT) or a SIGTERM (SLURM pre-emption, torchrun
 shutting down) finishes the current step on every rank, saves a checkpoint and
-returns ``status="interrupted"``; a second Ctrl-C aborts at once. ``--stop-after`` and
-``--time-limit`` end the session with a checkpoint too (``status="paused"``). A non-finite
+returns ``status="interrupted"`` (``"terminated"`` for SIGTERM); a second Ctrl-C aborts
+at once. ``--stop-after`` and ``--time-limit`` end the session with a checkpoint too
+(``status="paused"``). A non-finite
 loss or gradient norm stops before the optimizer step with a ``DnahnetError``
 naming the step; the checkpoints already written stay untouched. A new run that fails
 before its first checkpoint removes what it wrote (nothing to resume).
@@ -57,7 +58,9 @@ from dnahnet_core.train.precision import autocast, resolve_precision
 @dataclass
 class TrainResult:
     step: int
-    status: str  # "finished", "interrupted" (signal), "paused" (--stop-after, --time-limit)
+    # "finished", "interrupted" (SIGINT), "terminated" (SIGTERM), "paused" (--stop-after,
+    # --time-limit)
+    status: str
     run_dir: Path
     checkpoint: Path | None = None
     last: dict | None = None
@@ -125,6 +128,7 @@ class _StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal: int | None = None  # the first one received here
         self._previous: dict = {}
 
     def _handle(self, signum, frame) -> None:
@@ -134,6 +138,7 @@ class _StopRequest:
             log("stop requested: finishing this step and saving a checkpoint "
                 "(Ctrl-C again to abort without saving)")
         self.requested = True
+        self.signal = self.signal or signum
 
     def __enter__(self) -> _StopRequest:
         if threading.current_thread() is threading.main_thread():
@@ -250,7 +255,10 @@ def _train(run: Run, state: RunState, on_step, show_progress) -> TrainResult:
             if on_step is not None:
                 on_step(state.step, result.last or {})
             if stopping or paused:
-                result.status = "interrupted" if stopping else "paused"
+                result.status = "paused"
+                if stopping:  # SIGINT here, or a stop requested on another rank
+                    result.status = ("terminated" if stop.signal == signal.SIGTERM
+                                     else "interrupted")
                 break
     if state.last_eval != state.step and result.status == "finished":
         validate(run, state)
