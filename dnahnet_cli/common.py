@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import typer
 
-from dnahnet_cli.validate import at_least, input_file, output_file, seed_range, up_to_cpus
+from dnahnet_cli.validate import (
+    at_least,
+    device_name,
+    input_file,
+    output_file,
+    seed_range,
+    up_to_cpus,
+)
 
 
 def config_option(
@@ -25,7 +32,10 @@ def seed_option(default: int | None = 0, help: str = "Seed of the untrained weig
 
 
 def device_option(default: str = "auto"):
-    return typer.Option(default, "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+    return typer.Option(
+        default, "--device", help="auto (CUDA when present), cpu, cuda or cuda:N.",
+        callback=device_name,
+    )
 
 
 def batch_size_option(default: int | None, help: str = "Windows per forward pass."):

@@ -36,7 +36,7 @@ def command(
     if config is None:
         raise DnahnetError("give --config NAME (see --list)")
     cfg = load_config(config)
-    model = build_model(cfg)
+    model = build_model(cfg, where=config)
     table = Table("component", "level", "parameters", title=f"{cfg.name}: {cfg.arch_layout}")
     parts = components(model)
     for part in parts:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,6 +97,19 @@ def supported_genetic_code(value: int | None) -> int | None:
         supported = ", ".join(map(str, sorted(GENETIC_CODES)))
         raise typer.BadParameter(f"{value}: not a supported code (prokaryotic codes: {supported})")
     return value
+
+
+_DEVICE = re.compile(r"auto|(cpu|cuda)(:\d+)?")
+
+
+def device_name(value: str | None) -> str | None:
+    """--device: auto, cpu, cuda or cuda:N (torch's other device types, e.g. mps or meta,
+    cannot run these models; the GPU itself is checked when the model is placed)."""
+    if value is None:
+        return None
+    if not _DEVICE.fullmatch(value.lower()):
+        raise typer.BadParameter(f"{value!r}: expected auto, cpu, cuda or cuda:N")
+    return value.lower()  # CPU, CUDA:0 as well
 
 
 def input_file(value):

@@ -41,7 +41,8 @@ class ModelSource:
         from dnahnet_core.model import build_model, load_config, load_model
 
         if self.config is not None:
-            return build_model(load_config(self.config), seed=self.seed).to(device).eval()
+            untrained = build_model(load_config(self.config), seed=self.seed, where=self.config)
+            return untrained.to(device).eval()
         return load_model(self.model, device=device).eval()
 
 

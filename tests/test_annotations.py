@@ -183,6 +183,18 @@ def test_fasta_alone_and_gff_without_fasta_are_errors():
         load_annotated_genome(GFF)
 
 
+def test_gff_with_a_byte_order_mark_and_spaces_after_semicolons(tmp_path):
+    """A GFF3 saved by a Windows editor (BOM, CRLF) whose attributes read ``ID=x; Parent=y``
+    gives the same genes, locus tags included, as the original."""
+    text = gzip.decompress(GFF.read_bytes()).decode()
+    edited = tmp_path / "edited.gff"
+    edited.write_bytes(b"\xef\xbb\xbf" + text.replace(";", "; ").replace("\n", "\r\n").encode())
+    expected = load_annotated_genome(FNA, GFF).features_of("CDS")
+    found = load_annotated_genome(FNA, edited).features_of("CDS")
+    assert [_key(f) for f in found] == [_key(f) for f in expected]
+    assert all(f.locus_tag for f in found)
+
+
 def test_malformed_gff_line_names_the_line(tmp_path):
     bad = tmp_path / "bad.gff"
     bad.write_text("##gff-version 3\nNZ_JNJU01000009.1\tx\tCDS\t10\tten\t.\t+\t0\tID=a\n")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEMO_DATA, REPO, TEST_DATA
+from tests.conftest import DEMO_DATA, REPO, TEST_DATA, leftovers
 
 ANNOTATED = TEST_DATA / "annotated"
 POOL = TEST_DATA / "pool"
@@ -70,6 +70,8 @@ def _vcf_variant(text: str, pos: str) -> str:
 
 def _model_variants(root: Path) -> None:
     """A saved tiny model and copies broken in every way a model directory can be."""
+    import torch
+
     from dnahnet_core.model import build_model, load_config, save_model
 
     good = root / "models" / "good"
@@ -91,7 +93,18 @@ def _model_variants(root: Path) -> None:
     variant("headdim", json.dumps({**config, "ssm": {**config["ssm"], "headdim": 24}}))
     variant("shapes", json.dumps({**config, "d_model": [32, 64, 64]}))
     variant("binaryconfig", _binary())
+    digits = "9" * 5000  # Python refuses to read an integer this long
+    variant("bigint", json.dumps(config).replace('"attn_window": 64', f'"attn_window": {digits}'))
+    variant("nested", "[" * 100_000 + "]" * 100_000)
+    variant("huge", json.dumps({**config, "d_model": [32, 48, 10**9]}))  # no machine holds it
     variant("corrupt", weights=_binary())
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(good / "model.safetensors")  # a diverged run's weights
+    nan = torch.full_like(weights["embedding.weight"], float("nan"))
+    save_file({**weights, "embedding.weight": nan}, root / "nan")
+    variant("nan", weights=(root / "nan").read_bytes())
+    (root / "nan").unlink()
     variant("noconfig")
     (root / "models" / "noconfig" / "config.json").unlink()
 
@@ -252,6 +265,10 @@ MODEL_DIRS = {  # directory -> what the error line names
     "models/indivisible": "num_heads",
     "models/headdim": "headdim",
     "models/shapes": "model.safetensors",
+    "models/bigint": "models/bigint/config.json: not valid JSON (Exceeds the limit",
+    "models/nested": "models/nested/config.json: not valid JSON (maximum recursion",
+    "models/huge": "models/huge/config.json: the model is too large to build",
+    "models/nan": "tensor 'embedding.weight' holds NaN or infinite values",
     "models/binaryconfig": "config.json",
     "models/corrupt": "model.safetensors",
     "models/noconfig": "config.json",
@@ -296,6 +313,11 @@ def _cases() -> list[Case]:
         bad("likelihood", "output-is-input", ["likelihood", "phix.fa", *TINY, "-o", "phix.fa"],
             "also an input"),
         bad("likelihood", "model-both", [*lk, "-m", "models/good", *TINY], "--config"),
+        # torch's other device types cannot run the model: one usage line, not a traceback
+        usage("likelihood", "option-value", [*LK, "--device", "mps"], "--device"),
+        usage("likelihood", "option-value", [*LK, "--device", "meta"], "--device"),
+        usage("score-variants", "option-value", [*SV, "--device", "xla"], "--device"),
+        usage("embed", "option-value", [*EM, "--device", "cuda:"], "--device"),
         bad("likelihood", "model-preset", [*lk, "--config", "no-such-preset"], "no-such-preset"),
     ]
     c += [bad("likelihood", "model-dir", [*lk, "-m", d], says) for d, says in MODEL_DIRS.items()]
@@ -334,6 +356,8 @@ def _cases() -> list[Case]:
         bad("model-info", "model-dir", ["model-info", "-c", "models/strings"], "d_model"),
         bad("model-info", "model-dir", ["model-info", "-c", "models/binaryconfig"],
             "config.json"),
+        bad("model-info", "model-dir", ["model-info", "-c", "models/huge/config.json"],
+            "models/huge/config.json: the model is too large to build"),
         bad("model-info", "usage", ["model-info"], "--config"),
     ]
     # ---------------------------------------------------------------- prepare
@@ -443,7 +467,7 @@ def _cases() -> list[Case]:
         bad("train", "output-nonempty-dir", [*TR, "-o", "report"], "report"),
         bad("train", "resume-nothing", ["train", "-o", "somedir", "--resume"], "somedir"),
         bad("train", "option-value", [*TR, "-o", "run2", "--precision", "fp8"], "--precision"),
-        bad("train", "option-value", [*TR, "-o", "run2", "--device", "tpu"], "tpu"),
+        usage("train", "option-value", [*TR, "-o", "run2", "--device", "tpu"], "'tpu'"),
     ]
     # ---------------------------------------------------------------- evaluate
     c += [
@@ -838,11 +862,6 @@ def test_bad_input(case: Case, workspace: Path, capfd):
     assert leftovers(tempfile.gettempdir()) == []
 
 
-def leftovers(directory: str) -> list[str]:
-    """Names left in TMPDIR, but torch's compile cache (made when torch._dynamo loads)."""
-    return [name for name in os.listdir(directory) if not name.startswith("torchinductor_")]
-
-
 def count_cases() -> dict[str, dict[str, int]]:
     """Cases by command and class (for the report)."""
     table: dict[str, dict[str, int]] = {}
@@ -1073,3 +1092,45 @@ def test_segments_bedgraph_named_like_the_bed_is_no_clash_with_two_stages(worksp
     assert (workspace / "x.bed").read_text().startswith("phiX174\t")
     assert sorted(p.name for p in workspace.glob("x.bed.stage*")) == [
         "x.bed.stage1.bedgraph", "x.bed.stage2.bedgraph"]
+
+
+def test_a_named_pipe_gets_the_bgzipped_vcf_in_place(workspace, capfd):
+    """-o a FIFO named *.vcf.gz: the compressed VCF goes into the pipe; the pipe stays a pipe
+    (not replaced by a regular file) and no index appears beside it."""
+    import stat
+    import threading
+
+    from dnahnet_cli.app import run
+
+    os.mkfifo(workspace / "scored.vcf.gz")
+    received: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: received.append((workspace / "scored.vcf.gz").read_bytes()), daemon=True
+    )
+    reader.start()
+    assert run([*SV, "-o", "scored.vcf.gz"]) == 0
+    reader.join(timeout=60)
+    capfd.readouterr()
+    assert stat.S_ISFIFO(os.stat(workspace / "scored.vcf.gz").st_mode)
+    assert not (workspace / "scored.vcf.gz.tbi").exists()
+    records = [line for line in gzip.decompress(received[0]).decode().splitlines()
+               if not line.startswith("#")]
+    assert len(records) == 32 and all("DNAHNET_LLR=" in line for line in records)
+
+
+def test_old_mac_line_breaks_a_byte_order_mark_and_soft_masking_score_alike(workspace, capfd):
+    """A FASTA with CR-only line breaks (classic Mac OS), a byte-order mark (Windows
+    editors) and lower-case bases is the same genome: same rows, not an empty record.
+    --device is read case-insensitively (CPU)."""
+    from dnahnet_cli.app import run
+
+    text = (workspace / "phix.fa").read_text()
+    header, sequence = text.split("\n", 1)
+    mac = "\ufeff" + header + "\r" + sequence.lower().replace("\n", "\r")
+    (workspace / "mac.fa").write_bytes(mac.encode())
+    args = [*TINY, "--context", "512"]
+    assert run(["likelihood", "phix.fa", *args]) == 0
+    expected = capfd.readouterr().out
+    assert run(["likelihood", "mac.fa", *args, "--device", "CPU"]) == 0
+    out, err = capfd.readouterr()
+    assert err == "" and out == expected and "\tNA\t" not in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import lzma
 from pathlib import Path
@@ -90,6 +91,27 @@ def test_tiny_blocks_split_headers_and_lines(tmp_path, monkeypatch):
         ], block
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_unix_windows_and_old_mac_line_breaks_give_the_same_records(
+    tmp_path, monkeypatch, newline
+):
+    """CR-only line breaks (classic Mac OS) are line breaks, not one long header line."""
+    lines = [b"; a comment", b">r1 first", b"ACGTacgt", b"NN", b"", b">r2", b"GG", b""]
+    path = tmp_path / "x.fa"
+    path.write_bytes(newline.join(lines))
+    for block in (1, 2, 3, 7, 1 << 20):
+        monkeypatch.setattr(fasta, "_BLOCK", block)
+        records = [(r.id, r.description, r.sequence) for r in read_fasta(path)]
+        assert records == [("r1", "r1 first", "ACGTACGTNN"), ("r2", "r2", "GG")], block
+
+
+def test_a_byte_order_mark_is_not_part_of_the_file(tmp_path):
+    """Windows editors start UTF-8 text with a byte-order mark."""
+    path = tmp_path / "bom.fa"
+    path.write_bytes(codecs.BOM_UTF8 + b">r1\r\nACGT\r\n")
+    assert [(r.id, r.sequence) for r in read_fasta(path)] == [("r1", "ACGT")]
+
+
 def test_tokens_are_writable_uint8(tmp_path):
     path = tmp_path / "x.fa"
     path.write_text(">x\nACGTN\n")
@@ -132,6 +154,7 @@ def test_truncated_stream_names_file(variants, tmp_path, kind):
         (b"\n\n  \n", "empty file"),
         (b"##gff-version 3\nchr1\t.\tgene\n", r"line 1: not FASTA"),
         (b"\n\nhello\n", r"line 3: not FASTA"),
+        (b";one\r\n;two\r\nhello\r\n", r"line 3: not FASTA"),
         (b">\nACGT\n", "record 1: FASTA header without a name"),
         (b">seq1\nACGT\nAC-GT\n", r"record seq1: invalid nucleotide '-' at position 7"),
         (b">seq1\nACGT>seq2\nAC\n", r"record 'seq1': '>' inside a sequence line"),

@@ -172,6 +172,12 @@ def _gff_feature(path: Path, number: int, line: str):
         raise DnahnetError(f"{where}: cannot parse GFF3 attributes ({error})") from None
 
 
+def _attributes(feat) -> dict[str, list[str]]:
+    """Column 9 as {tag: values}, spaces around tags and values dropped: some tools write
+    ``ID=x; Parent=y`` (GTF habit), which would otherwise hide every tag but the first."""
+    return {key.strip(): [v.strip() for v in values] for key, values in feat.attributes.items()}
+
+
 def _first(attrs, *keys: str) -> str:
     for key in keys:
         values = attrs.get(key)
@@ -197,7 +203,7 @@ def _read_gff(path: Path) -> tuple[list[Feature], dict[str, str]]:
         feat = _gff_feature(path, number, line)
         if feat.featuretype in _RECORD_TYPES:
             continue
-        attrs = feat.attributes
+        attrs = _attributes(feat)
         ident = _first(attrs, "ID")
         key = f"{feat.featuretype}\t{ident}" if ident else f"#{number}"
         segment = (feat.start, feat.end, feat.frame)

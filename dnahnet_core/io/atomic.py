@@ -182,7 +182,7 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
         if path is None:
             continue
         check_output_file(path)
-        if str(path) == STDOUT or _is_special(resolve_output(path)):
+        if str(path) == STDOUT or is_special(resolve_output(path)):
             continue
         real = os.path.realpath(resolve_output(path))
         if real in seen:
@@ -192,7 +192,7 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
         seen[real] = option
 
 
-def _is_special(target: Path) -> bool:
+def is_special(target: Path) -> bool:
     """A character device or FIFO: renaming over it would replace the device itself."""
     try:
         mode = target.stat().st_mode
@@ -317,7 +317,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise DnahnetError("-: this output must be a file (standard output cannot hold it)")
     check_output_file(path)
     target = resolve_output(path)
-    if _is_special(target):  # /dev/null, /dev/stdout, a named pipe: written in place
+    if is_special(target):  # /dev/null, /dev/stdout, a named pipe: written in place
         try:
             yield target
         except OSError as error:

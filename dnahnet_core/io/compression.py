@@ -23,6 +23,8 @@ _MAGIC = {
     b"\xfd7zXZ\x00": "xz",
     b"BZh": "bz2",
 }
+# text inputs: UTF-8, a leading byte-order mark (Windows editors, Excel) skipped
+TEXT_ENCODING = "utf-8-sig"
 # what a truncated or corrupt compressed stream raises while it is read
 TRUNCATION_ERRORS = (EOFError, zlib.error, lzma.LZMAError, OSError)
 
@@ -67,4 +69,4 @@ def open_binary(path: str | os.PathLike) -> io.BufferedIOBase:
 
 def open_text(path: str | os.PathLike) -> io.TextIOBase:
     """Open a possibly compressed text file (GFF, VCF-like tables, GenBank)."""
-    return io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(open_binary(path), encoding=TEXT_ENCODING, errors="replace")

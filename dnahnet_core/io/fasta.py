@@ -15,6 +15,7 @@ Two levels:
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from dnahnet_core.io.compression import TRUNCATION_ERRORS, detect_compression, o
 
 _BLOCK = 1 << 20
 _WHITESPACE = b" \t\r\n\v\f"
+_LINE_ENDS = (10, 13)  # "\n" and "\r": Unix, Windows (CRLF) and old Mac (CR only) lines
 
 
 def _token_table() -> bytes:
@@ -45,6 +47,7 @@ def _token_table() -> bytes:
 
 _TOKEN_TABLE = _token_table()
 _NON_SPACE = re.compile(rb"\S")
+_LINE_END = re.compile(rb"[\r\n]")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,12 @@ def iter_token_records(
             stream.close()
 
 
+def _line_end(data: bytes, pos: int) -> int:
+    """Index of the first line break ("\\n" or "\\r") at or after ``pos``; -1 if none."""
+    match = _LINE_END.search(data, pos)
+    return match.start() if match else -1
+
+
 class _Parser:
     """Incremental FASTA splitter over blocks of bytes (a small state machine)."""
 
@@ -124,7 +133,7 @@ class _Parser:
                     self.parts.append(data[pos:])
                     break
                 before = data[gt - 1] if gt > 0 else self.last_byte
-                if before != 10:
+                if before not in _LINE_ENDS:
                     raise DnahnetError(
                         f"{self.path}: record {self.header.split()[0]!r}: "
                         "'>' inside a sequence line"
@@ -133,7 +142,7 @@ class _Parser:
                 yield self._emit()
                 self.state, pos = self.HEADER, gt + 1
             elif self.state == self.HEADER:
-                newline = data.find(b"\n", pos)
+                newline = _line_end(data, pos)
                 if newline < 0:
                     self.header_parts.append(data[pos:])
                     break
@@ -141,12 +150,14 @@ class _Parser:
                 self._start_record()
                 self.state, pos = self.SEQUENCE, newline + 1
             elif self.state == self.COMMENT:
-                newline = data.find(b"\n", pos)
+                newline = _line_end(data, pos)
                 if newline < 0:
                     break
-                self.line += 1
-                self.state, pos = self.START, newline + 1
+                self.state, pos = self.START, newline  # START counts the line break
             else:  # START: blank lines and ';' comments may come before the first header
+                if self.consumed == 0 and pos == 0 and data.startswith(codecs.BOM_UTF8):
+                    pos = len(codecs.BOM_UTF8)  # a byte-order mark (Windows editors)
+                    continue
                 match = _NON_SPACE.search(data, pos)
                 if match is None:
                     self.line += data.count(b"\n", pos)

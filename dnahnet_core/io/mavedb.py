@@ -15,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.compression import TEXT_ENCODING
 from dnahnet_core.io.manifests import read_manifest
 
 
 def read_score_table(path: str | os.PathLike, score_column: str) -> pd.DataFrame:
     path = Path(path)
     try:  # MaveDB accessions hold '#' (urn:mavedb:...-a-1#5): only whole '#' lines are comments
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding=TEXT_ENCODING, errors="replace") as handle:
             text = "".join(line for line in handle if not line.startswith("#"))
         table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -40,7 +41,7 @@ def read_score_table(path: str | os.PathLike, score_column: str) -> pd.DataFrame
 def row_line_numbers(path: str | os.PathLike) -> list[int]:
     """File line number of each data row (after '#' comments and the header line)."""
     numbers, header_seen = [], False
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding=TEXT_ENCODING, errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if line.startswith("#") or not line.strip():
                 continue

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.compression import TEXT_ENCODING
 
 if TYPE_CHECKING:
     from dnahnet_core.tasks.segments import ContigSegments
@@ -165,7 +166,7 @@ def read_bed(path: str | os.PathLike) -> Iterator[BedRecord]:
     """
     path = Path(path)
     seen = False
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open(path, encoding=TEXT_ENCODING, errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith(("track", "browser", "#")):

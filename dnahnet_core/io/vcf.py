@@ -29,6 +29,7 @@ from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import (
     atomic_path,
     forget_temporary,
+    is_special,
     register_temporary,
     resolve_output,
 )
@@ -221,7 +222,8 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
     """A text handle for a VCF; ``None`` or '-' is stdout.
 
     ``.vcf.gz`` / ``.vcf.bgz``: bgzip-compressed and tabix-indexed (``.tbi`` beside it;
-    a file that tabix cannot index, e.g. unsorted, is kept without index and a warning).
+    a file that tabix cannot index, e.g. unsorted, is kept without index and a warning;
+    a named pipe or device is written in place, without index).
     Written atomically: nothing is left behind when the block fails.
     """
     if path is None or str(path) == "-":
@@ -235,8 +237,11 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
     import pysam
 
     target = resolve_output(path)  # a link is written through, like every output
+    special = is_special(target)  # a named pipe or device: no file to rename, no index
     with atomic_path(path) as compressed:
-        workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=compressed.parent))
+        workdir = Path(tempfile.mkdtemp(
+            prefix=f".{target.name}.", dir=None if special else compressed.parent
+        ))
         register_temporary(workdir, str(path))
         try:
             plain = workdir / "plain.vcf"
@@ -244,16 +249,28 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
                 yield handle
             bgzipped = workdir / "out.vcf.gz"
             pysam.tabix_compress(str(plain), str(bgzipped), force=True)
-            try:
-                pysam.tabix_index(str(bgzipped), preset="vcf", force=True)
-            except (OSError, ValueError) as error:
-                log(f"warning: {path}: written without a tabix index ({error})")
-            os.replace(bgzipped, compressed)
-            index, built = Path(f"{target}.tbi"), Path(f"{bgzipped}.tbi")
-            if built.exists():
-                os.replace(built, index)
-            else:  # an index of the file this one replaces would be wrong
-                index.unlink(missing_ok=True)
+            if special:
+                with open(bgzipped, "rb") as source, open(compressed, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 1 << 20)
+            else:
+                _replace_indexed(bgzipped, compressed, target, path)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
             forget_temporary(workdir)
+
+
+def _replace_indexed(bgzipped: Path, compressed: Path, target: Path, user) -> None:
+    """Index ``bgzipped`` with tabix and move it to ``compressed`` (the temporary name of
+    ``target``), its index to ``target.tbi``."""
+    import pysam
+
+    try:
+        pysam.tabix_index(str(bgzipped), preset="vcf", force=True)
+    except (OSError, ValueError) as error:
+        log(f"warning: {user}: written without a tabix index ({error})")
+    os.replace(bgzipped, compressed)
+    index, built = Path(f"{target}.tbi"), Path(f"{bgzipped}.tbi")
+    if built.exists():
+        os.replace(built, index)
+    else:  # an index of the file this one replaces would be wrong
+        index.unlink(missing_ok=True)

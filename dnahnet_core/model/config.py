@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.io.compression import TEXT_ENCODING
 
 _LAYOUT = re.compile(r"([mT])(\d+)")
 
@@ -251,8 +252,10 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
             f"({', '.join(list_presets())})"
         )
     try:
-        data = json.loads(source.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        data = json.loads(source.read_text(encoding=TEXT_ENCODING))
+    # ValueError: bad JSON, bad UTF-8, an integer of thousands of digits; RecursionError:
+    # thousands of nested brackets
+    except (ValueError, RecursionError) as error:
         raise DnahnetError(f"{source}: not valid JSON ({error})") from None
     if isinstance(data, dict):
         data = data.get("model", data)  # a run's config.json nests the model config

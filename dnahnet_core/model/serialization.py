@@ -18,14 +18,29 @@ from dnahnet_core.model.lm import DnaLM
 WEIGHTS, CONFIG, METADATA = "model.safetensors", "config.json", "metadata.json"
 
 
-def build_model(cfg: ModelConfig, seed: int = 0) -> DnaLM:
-    """A freshly initialised model (deterministic for a seed)."""
+def build_model(cfg: ModelConfig, seed: int = 0, where: str | None = None) -> DnaLM:
+    """A freshly initialised model (deterministic for a seed); ``where`` names the config's
+    file or preset in errors."""
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        return DnaLM(cfg)
+        return _new_model(cfg, where)
     finally:
         torch.random.set_rng_state(generator_state)
+
+
+def _new_model(cfg: ModelConfig, where: str | None) -> DnaLM:
+    """``DnaLM(cfg)``; a config whose tensors could not exist on any machine (torch: "Storage
+    size calculation overflowed") is a clear error about the config, not a crash."""
+    try:
+        return DnaLM(cfg)
+    except RuntimeError as error:
+        if "overflow" not in str(error):
+            raise
+        raise DnahnetError(
+            f"{where or f'config {cfg.name}'}: the model is too large to build ({error}); "
+            "check its widths (d_model, d_intermediate, ssm) and layer counts"
+        ) from None
 
 
 def default_model_dir() -> Path:
@@ -72,14 +87,20 @@ def load_model(source: str | Path | None = None, device: str | torch.device = "c
             )
     path = Path(source)
     if not path.exists() and str(source) in list_presets():
-        return build_model(load_config(str(source))).to(device).eval()
+        return build_model(load_config(str(source)), where=str(source)).to(device).eval()
     if not path.is_dir():
         raise DnahnetError(f"{source}: not a model directory (expected config.json + {WEIGHTS})")
-    model = build_model(check_model_directory(path))
+    model = build_model(check_model_directory(path), where=str(path / CONFIG))
     try:
         weights = load_file(str(path / WEIGHTS))
     except (SafetensorError, OSError) as error:
         raise DnahnetError(f"{path / WEIGHTS}: cannot read weights ({error})") from None
+    for key, tensor in weights.items():  # a diverged or damaged model scores everything NaN
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise DnahnetError(
+                f"{path / WEIGHTS}: tensor {key!r} holds NaN or infinite values (the model "
+                "is damaged or its training diverged)"
+            )
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise DnahnetError(
@@ -108,7 +129,8 @@ def check_model_directory(directory: str | Path) -> ModelConfig:
     except (SafetensorError, OSError) as error:
         raise DnahnetError(f"{weights}: cannot read weights ({error})") from None
     with torch.device("meta"):
-        needed = {key: list(t.shape) for key, t in DnaLM(config).state_dict().items()}
+        model = _new_model(config, str(path / CONFIG))
+        needed = {key: list(t.shape) for key, t in model.state_dict().items()}
     for key, shape in needed.items():
         if key not in found:
             raise DnahnetError(
