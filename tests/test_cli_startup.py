@@ -21,6 +21,12 @@ LIKELIHOOD = ["likelihood", "t4.fa.gz", "--config", "dnahnet-tiny", "--context",
               "-o", "out/ll.tsv"]
 
 
+def _ctrl_c_default() -> None:
+    """For a child process: Ctrl-C as at a terminal. Background jobs of a shell and
+    pytest-xdist's workers run with SIGINT ignored, which their children inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _console_script() -> list[str]:
     """The ``dnahnet`` script installed beside this Python (what users run), else -m."""
     script = Path(sys.executable).with_name("dnahnet")
@@ -75,8 +81,7 @@ def test_a_real_ctrl_c_during_start_up_is_status_130_and_leaves_nothing(tmp_path
         [*_console_script(), *LIKELIHOOD],
         cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(tmp_path)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        # a shell's background job inherits SIGINT ignored: give the command Ctrl-C back
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=_ctrl_c_default,
     )
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
@@ -109,7 +114,8 @@ except KeyboardInterrupt:
 def test_ctrl_c_waits_until_torch_has_loaded():
     """A KeyboardInterrupt inside torch's C++ start-up aborts the process (SIGABRT)."""
     done = subprocess.run([sys.executable, "-c", HELD_CTRL_C], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
+                          preexec_fn=_ctrl_c_default)
     assert done.stdout.splitlines() == [
         "held while torch loads", "interrupted once torch has loaded"
     ], done.stderr
@@ -130,7 +136,8 @@ except KeyboardInterrupt:
 
 def test_a_ctrl_c_while_workers_start_is_delivered_afterwards():
     done = subprocess.run([sys.executable, "-c", HELD_WHILE_WORKERS_START], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
+                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
+                          preexec_fn=_ctrl_c_default)
     assert done.stdout.splitlines() == [
         "held while workers start", "delivered once they have started"
     ], done.stderr
@@ -159,6 +166,7 @@ def test_a_terminals_ctrl_c_with_workers_is_status_130_and_one_quiet_exit(tmp_pa
          str(DEMO_DATA / "phage_vt2_sakai.gff.gz"), "--workers", "2", "-o", "out/ess.tsv"],
         cwd=work, env=dict(os.environ, OMP_NUM_THREADS="1", TMPDIR=str(scratch)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=_ctrl_c_default,
     )
     time.sleep(delay)
     os.killpg(process.pid, signal.SIGINT)
