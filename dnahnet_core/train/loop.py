@@ -12,10 +12,10 @@ Stopping: a first Ctrl-C (SIGINT) or a SIGTERM (SLURM pre-emption, torchrun
 shutting down) finishes the current step on every rank, saves a checkpoint and
 returns ``status="interrupted"`` (``"terminated"`` for SIGTERM); a second Ctrl-C aborts
 at once. ``--stop-after`` and ``--time-limit`` end the session with a checkpoint too
-(``status="paused"``). A non-finite
-loss or gradient norm stops before the optimizer step with a ``DnahnetError``
-naming the step; the checkpoints already written stay untouched. A new run that fails
-before its first checkpoint removes what it wrote (nothing to resume).
+(``status="paused"``). A non-finite loss or gradient norm stops before the optimizer
+step with a ``DnahnetError`` naming the step; the checkpoints already written stay
+untouched. A new run that fails before its first checkpoint removes what it wrote
+(nothing to resume).
 """
 
 from __future__ import annotations
