@@ -12,7 +12,6 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from multiprocessing import resource_tracker
 
 RETRY_SECONDS = 0.05
 
@@ -57,7 +56,9 @@ def workers_ignore_ctrl_c() -> Iterator[None]:
         yield
         return
     # the pool's first lock starts multiprocessing's resource tracker, whose launch
-    # unblocks SIGINT here: start it first
+    # unblocks SIGINT here: start it first (imported here: not every command has workers)
+    from multiprocessing import resource_tracker
+
     resource_tracker.ensure_running()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:

@@ -33,6 +33,14 @@ def _console_script() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "dnahnet_cli"]
 
 
+def _python(code: str, cwd: Path | None = None, ctrl_c=_ctrl_c_default):
+    """Run ``code`` in a fresh Python that imports this checkout; ``ctrl_c`` sets its
+    SIGINT disposition before it starts."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=cwd, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120,
+                          preexec_fn=ctrl_c)
+
+
 def _probe(args: list[str], cwd: Path, interrupt_import: str | None = None):
     """Run ``dnahnet ARGS`` through the console script's ``main`` in a fresh Python; with
     ``interrupt_import``, importing that module raises KeyboardInterrupt (a Ctrl-C that
@@ -51,8 +59,7 @@ def _probe(args: list[str], cwd: Path, interrupt_import: str | None = None):
         "finally:",
         "    print('torch loaded' if 'torch' in sys.modules else 'torch not loaded')",
     ]
-    return subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True,
-                          text=True, cwd=cwd, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    return _python("\n".join(code), cwd)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["essentiality", "--help"]])
@@ -113,9 +120,7 @@ except KeyboardInterrupt:
 
 def test_ctrl_c_waits_until_torch_has_loaded():
     """A KeyboardInterrupt inside torch's C++ start-up aborts the process (SIGABRT)."""
-    done = subprocess.run([sys.executable, "-c", HELD_CTRL_C], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
-                          preexec_fn=_ctrl_c_default)
+    done = _python(HELD_CTRL_C)
     assert done.stdout.splitlines() == [
         "held while torch loads", "interrupted once torch has loaded"
     ], done.stderr
@@ -135,9 +140,7 @@ except KeyboardInterrupt:
 
 
 def test_a_ctrl_c_while_workers_start_is_delivered_afterwards():
-    done = subprocess.run([sys.executable, "-c", HELD_WHILE_WORKERS_START], capture_output=True,
-                          text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
-                          preexec_fn=_ctrl_c_default)
+    done = _python(HELD_WHILE_WORKERS_START)
     assert done.stdout.splitlines() == [
         "held while workers start", "delivered once they have started"
     ], done.stderr
@@ -147,9 +150,7 @@ def test_an_ignored_ctrl_c_stays_ignored():
     """A shell script's background job starts with SIGINT ignored."""
     code = ("import signal\nfrom dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads\n"
             "hold_ctrl_c_while_torch_loads()\nsignal.raise_signal(signal.SIGINT)\nprint('ok')")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    done = _python(code, ctrl_c=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
 
 
