@@ -14,6 +14,7 @@ A few cases need a real process (SIGTERM, standard input); they are at the end.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import shutil
@@ -972,6 +973,25 @@ def test_empty_standard_input_is_one_clear_line(template, tmp_path):
     assert result.returncode == 1
     assert "<stdin>: empty file" in one_error_line(result.stderr)
     assert changes(before, snapshot(work)) == []
+
+
+def test_a_genome_or_assay_on_standard_input_is_labelled_stdin(monkeypatch):
+    """essentiality's genome column and score-dms's assay name say <stdin>, not the name
+    of the private copy ("input")."""
+    from dnahnet_core.io.atomic import end_command
+    from dnahnet_core.io.streams import STDIN_NAME, input_path
+    from dnahnet_core.tasks.dms import DmsAssay
+    from dnahnet_core.tasks.essentiality import GenomeInput
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b">a\nACGT\n")))
+    try:
+        copy = input_path("-")
+        assert copy.name != STDIN_NAME
+        assert GenomeInput(genome=copy).label == STDIN_NAME
+        assert DmsAssay(scores=copy, sequence=copy, cds="1-3:+").label == STDIN_NAME
+        assert GenomeInput(genome=Path("dir/e_coli.fna.gz")).label == "e_coli"
+    finally:
+        end_command()
 
 
 def test_a_closed_pipe_is_not_an_error_message(tmp_path):

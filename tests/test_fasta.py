@@ -105,6 +105,17 @@ def test_unix_windows_and_old_mac_line_breaks_give_the_same_records(
         assert records == [("r1", "r1 first", "ACGTACGTNN"), ("r2", "r2", "GG")], block
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_not_fasta_names_the_same_line_whatever_the_line_breaks(tmp_path, monkeypatch, newline):
+    lines = [b"", b";one", b"", b" ;two", b"", b"", b"hello", b">r1", b"AC"]
+    path = tmp_path / "x.fa"
+    path.write_bytes(newline.join(lines))
+    for block in (1, 2, 3, 5, 1 << 20):  # a CRLF split between two blocks counts once
+        monkeypatch.setattr(fasta, "_BLOCK", block)
+        with pytest.raises(DnahnetError, match=r"x\.fa: line 7: not FASTA"):
+            list(read_fasta(path))
+
+
 def test_a_byte_order_mark_is_not_part_of_the_file(tmp_path):
     """Windows editors start UTF-8 text with a byte-order mark."""
     path = tmp_path / "bom.fa"

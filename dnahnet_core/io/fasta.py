@@ -103,6 +103,12 @@ def _line_end(data: bytes, pos: int) -> int:
     return match.start() if match else -1
 
 
+def _count_lines(data: bytes, start: int, stop: int) -> int:
+    """Line breaks in ``data[start:stop]``: LF, CRLF and a lone CR count one each."""
+    return (data.count(b"\n", start, stop) + data.count(b"\r", start, stop)
+            - data.count(b"\r\n", start, stop))
+
+
 class _Parser:
     """Incremental FASTA splitter over blocks of bytes (a small state machine)."""
 
@@ -158,12 +164,14 @@ class _Parser:
                 if self.consumed == 0 and pos == 0 and data.startswith(codecs.BOM_UTF8):
                     pos = len(codecs.BOM_UTF8)  # a byte-order mark (Windows editors)
                     continue
+                if pos == 0 and self.last_byte == 13 and data.startswith(b"\n"):
+                    self.line -= 1  # a CRLF split between blocks: its CR was counted
                 match = _NON_SPACE.search(data, pos)
                 if match is None:
-                    self.line += data.count(b"\n", pos)
+                    self.line += _count_lines(data, pos, end)
                     break
                 first = match.start()
-                self.line += data.count(b"\n", pos, first)
+                self.line += _count_lines(data, pos, first)
                 char = data[first]
                 if char == ord(">"):
                     self.state, pos = self.HEADER, first + 1

@@ -54,7 +54,7 @@ import pandas as pd
 from dnahnet_core.alphabet import encode, reverse_complement
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
-from dnahnet_core.io.atomic import check_outputs, output_group
+from dnahnet_core.io.atomic import check_outputs, display_path, output_group
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.mavedb import read_score_table, row_line_numbers
 from dnahnet_core.io.reports import write_json_report
@@ -329,7 +329,8 @@ class DmsAssay:
 
     @property
     def label(self) -> str:
-        return self.name or Path(self.scores).name.removesuffix(".gz").removesuffix(".csv")
+        name = Path(display_path(self.scores)).name  # <stdin> for -, not its copy
+        return self.name or name.removesuffix(".gz").removesuffix(".csv")
 
     def check(self) -> None:
         check_genetic_code(self.genetic_code, f"{self.label}: --genetic-code")

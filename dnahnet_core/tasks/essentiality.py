@@ -34,7 +34,7 @@ import numpy as np
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
 from dnahnet_core.io.annotations import Feature, load_annotated_genome
-from dnahnet_core.io.atomic import atomic_open, check_outputs, output_group
+from dnahnet_core.io.atomic import atomic_open, check_outputs, display_path, output_group
 from dnahnet_core.io.figures import figure_format, plot_roc
 from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.labels import read_labels
@@ -87,7 +87,7 @@ class GenomeInput:
     def label(self) -> str:
         if self.name:
             return self.name
-        name = Path(self.genome).name
+        name = Path(display_path(self.genome)).name  # <stdin> for -, not its copy
         for suffix in (".gz", ".bz2", ".xz", ".fna", ".fasta", ".fa", ".gbk", ".gbff", ".gb",
                        ".gff3", ".gff"):
             name = name.removesuffix(suffix)
