@@ -160,31 +160,12 @@ def read_records(run: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def markov_baseline(data: Path, fragments: int, order: int = 5) -> dict:
-    """Order-k and order-0 Markov bits/nt on the validation fragments that evaluate scores,
-    fitted on both strands of (up to 4 M nt of) the training split."""
-    import numpy as np
+def markov_baseline(data: Path, fragments: int) -> dict:
+    """Uniform, order-0 and order-5 Markov bits/nt on the validation fragments that evaluate
+    scores (``dnahnet_core.data.markov.split_baselines``, as `dnahnet evaluate` prints)."""
+    from dnahnet_core.data.markov import split_baselines
 
-    from dnahnet_core.data.dataset import FragmentDataset
-    from dnahnet_core.tasks.model_checks import MarkovModel
-
-    train, val = FragmentDataset(data, "train"), FragmentDataset(data, "val")
-    pieces, total = [], 0
-    for i in np.random.default_rng(0).permutation(len(train)):
-        if total >= 4_000_000:
-            break
-        pieces.append(np.asarray(train[int(i)]))
-        total += len(pieces[-1])
-    model = MarkovModel(order).fit(pieces)
-    bits = {0: 0.0, order: 0.0}
-    count = 0
-    for i in range(min(fragments, len(val))):
-        tokens = np.asarray(val[i])
-        for k in bits:
-            bits[k] -= float(np.nansum(model.truncated(k).log_probs(tokens))) / np.log(2)
-        count += int((tokens != 4).sum())
-    return {"uniform": 2.0, "markov_order_0": bits[0] / count,
-            f"markov_order_{order}": bits[order] / count, "fit_nt": total}
+    return split_baselines(data, "val", fragments)
 
 
 def main(argv=None) -> None:

@@ -15,6 +15,9 @@ from dnahnet_cli.validate import output_dir, up_to_cpus
 
 def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]:
     """(title, dnahnet arguments, files it writes) for every step of the demo."""
+    from dnahnet_core.model.config import WEIGHTS
+    from dnahnet_core.train.metrics import METRICS
+
     genome = data / "mycoplasma_alvi.fna.gz"
     phage, phage_gff = data / "phage_vt2_sakai.fna.gz", data / "phage_vt2_sakai.gff.gz"
     prepared, run = out / "prepared", out / "tiny_run"
@@ -63,7 +66,7 @@ def demo_steps(out: Path, data: Path) -> list[tuple[str, list[str], list[Path]]]
                 "--device",
                 "cpu",
             ],
-            [run / "model.safetensors", run / "metrics.jsonl"],
+            [run / WEIGHTS, run / METRICS],
         ),
         (
             "plot its learning curves",
@@ -156,9 +159,10 @@ def command(
     from dnahnet_core.errors import DnahnetError
     from dnahnet_core.io.atomic import output_directory
     from dnahnet_core.model import default_model_dir
+    from dnahnet_core.model.config import WEIGHTS
 
     console = Console(stderr=True)
-    if not (default_model_dir() / "model.safetensors").exists():
+    if not (default_model_dir() / WEIGHTS).exists():
         raise DnahnetError("the default model is missing from this installation")
     data = Path(str(resources.files("dnahnet_core") / "demo_data"))
     with output_directory(out, overwrite):

@@ -27,6 +27,7 @@ def command(
     """Report bits per nucleotide on a dataset split (the metric of training's validation)."""
     import json
 
+    from dnahnet_core.data.markov import baseline_lines
     from dnahnet_core.train.evaluate import evaluate_dataset
 
     source = common.model_source(model, config, seed)
@@ -40,6 +41,8 @@ def command(
         return
     typer.echo(f"{split}: {result['bpb']:.4f} bits per nucleotide "
                f"({result['fragments']} fragments, {result['nucleotides']:,} nt)")
+    for line in baseline_lines(result["baselines"]):
+        typer.echo(f"  {line}")
     stage = 0
     while f"compression_{stage}" in result:
         typer.echo(f"  stage {stage}: L/L' {result[f'compression_{stage}']:.2f}, "

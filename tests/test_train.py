@@ -249,6 +249,8 @@ def test_time_limit_saves_and_stops_before_the_limit_then_resumes_exactly(tmp_pa
                     val_set=ListDataset(8, seed=1), show_progress=False)
     assert resumed.status == "finished" and resumed.step == 12  # the limit was that session's
     assert train_losses(tmp_path / "straight") == train_losses(tmp_path / "split")
+    kinds = [r["kind"] for r in read_metrics(tmp_path / "split")]
+    assert kinds.count("baseline") == 1 and kinds[0] == "baseline"  # once per run
 
 
 def test_resume_drops_metrics_logged_after_the_checkpoint(tmp_path):
@@ -488,6 +490,8 @@ def test_dnahnet_tiny_resume_is_bit_for_bit(prepared, tmp_path, one_thread):
                    show_progress=False)
     assert second.status == "finished" and second.step == 4
     assert train_losses(tmp_path / "straight") == train_losses(tmp_path / "split")
+    kinds = [r["kind"] for r in read_metrics(tmp_path / "split")]
+    assert kinds.count("baseline") == 1 and kinds[0] == "baseline"  # once per run
     a = load_weights(tmp_path / "straight")
     b = load_weights(tmp_path / "split")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -545,6 +549,16 @@ def test_cli_train_evaluate_and_plot(prepared, tmp_path, one_thread):
     val = [r for r in read_metrics(run) if r["kind"] == "val"][-1]
     assert scored["bpb"] == pytest.approx(val["bpb"], rel=1e-5)
     assert scored["split"] == "val" and "compression_1" in scored
+    from dnahnet_core.data.markov import split_baselines
+
+    baselines = split_baselines(prepared, "val", 4)  # evaluate's fragments, the run's too
+    assert scored["baselines"] == pytest.approx(baselines)
+    assert baselines["uniform"] == 2.0 and baselines["markov_fit_nucleotides"] > 0
+    [record] = [r for r in read_metrics(run) if r["kind"] == "baseline"]
+    assert record == pytest.approx({"kind": "baseline", "step": 0, "tokens": 0, **baselines})
+    text = runner.invoke(app, ["evaluate", "--model", str(run), "--data", str(prepared),
+                               "--split", "val", "--max-fragments", "4"])
+    assert f"order-5 Markov {baselines['markov_order_5']:.4f} bits" in text.stdout
     result = runner.invoke(app, ["plot-metrics", str(run), str(run), "-o",
                                  str(tmp_path / "c.png"), "--label", "a", "--label", "b"])
     assert result.exit_code == 0, result.output

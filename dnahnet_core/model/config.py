@@ -19,6 +19,9 @@ from pathlib import Path
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.compression import TEXT_ENCODING
 
+# The files of a model directory (docs/INTERFACES.md); weights in safetensors, never pickled.
+CONFIG, WEIGHTS, METADATA = "config.json", "model.safetensors", "metadata.json"
+
 _LAYOUT = re.compile(r"([mT])(\d+)")
 
 
@@ -240,7 +243,7 @@ def load_config(name_or_path: str | Path) -> ModelConfig:
     """A preset name (see `list_presets`), a config.json, or a model directory."""
     path = Path(name_or_path)
     if path.is_dir():
-        path = path / "config.json"
+        path = path / CONFIG
     if path.suffix == ".json" and path.exists():
         source = path
     elif str(name_or_path) in list_presets():

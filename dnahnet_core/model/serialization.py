@@ -12,10 +12,15 @@ from safetensors.torch import load_file, save_file
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_open, atomic_path
-from dnahnet_core.model.config import ModelConfig, list_presets, load_config
+from dnahnet_core.model.config import (
+    CONFIG,
+    METADATA,
+    WEIGHTS,
+    ModelConfig,
+    list_presets,
+    load_config,
+)
 from dnahnet_core.model.lm import DnaLM
-
-WEIGHTS, CONFIG, METADATA = "model.safetensors", "config.json", "metadata.json"
 
 
 def build_model(cfg: ModelConfig, seed: int = 0, where: str | None = None) -> DnaLM:
@@ -89,7 +94,7 @@ def load_model(source: str | Path | None = None, device: str | torch.device = "c
     if not path.exists() and str(source) in list_presets():
         return build_model(load_config(str(source)), where=str(source)).to(device).eval()
     if not path.is_dir():
-        raise DnahnetError(f"{source}: not a model directory (expected config.json + {WEIGHTS})")
+        raise DnahnetError(f"{source}: not a model directory (expected {CONFIG} + {WEIGHTS})")
     model = build_model(check_model_directory(path), where=str(path / CONFIG))
     try:
         weights = load_file(str(path / WEIGHTS))
@@ -104,7 +109,7 @@ def load_model(source: str | Path | None = None, device: str | torch.device = "c
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
         raise DnahnetError(
-            f"{path / WEIGHTS}: weights do not match config.json "
+            f"{path / WEIGHTS}: weights do not match {CONFIG} "
             f"(missing {len(missing)}, unexpected {len(unexpected)}, "
             f"e.g. {(missing or unexpected)[0]})"
         )

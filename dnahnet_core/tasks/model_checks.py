@@ -42,12 +42,13 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from dnahnet_core.alphabet import ALPHABET, N, encode, reverse_complement_tokens
+from dnahnet_core.data.markov import MarkovModel, markov_bits
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.annotations import AnnotatedGenome, Feature
 from dnahnet_core.tasks.classification_metrics import auroc_with_interval
@@ -373,66 +374,6 @@ def sample_windows(
 
 
 # ---------------------------------------------------------------- Markov baselines
-
-
-class MarkovModel:
-    """Order-k Markov model of nucleotides with add-one smoothing, counted on both strands.
-
-    ``log_probs(tokens)``: natural-log P(x_t | previous k bases) per position, using the
-    longest context available (fewer bases at the start and after an N); NaN at N.
-    """
-
-    def __init__(self, order: int) -> None:
-        if order < 0:
-            raise ValueError("order must be >= 0")
-        self.order = order
-        self.counts = [np.zeros(4 ** (j + 1), dtype=np.int64) for j in range(order + 1)]
-        self.bases = 0
-
-    def fit(self, pieces: Iterable[np.ndarray]) -> MarkovModel:
-        for piece in pieces:
-            for strand in (piece, reverse_complement_tokens(piece)):
-                self.bases += int((strand != N).sum())
-                for j in range(self.order + 1):
-                    codes, valid = _kmer_codes(strand, j + 1)
-                    self.counts[j] += np.bincount(codes[valid], minlength=4 ** (j + 1))
-        return self
-
-    def log_probs(self, tokens: np.ndarray) -> np.ndarray:
-        tokens = np.asarray(tokens)
-        length = len(tokens)
-        out = np.full(length, np.nan)
-        if not length:
-            return out
-        is_n = tokens == N
-        last_n = np.maximum.accumulate(np.where(is_n, np.arange(length), -1))
-        previous_n = np.concatenate(([-1], last_n[:-1]))
-        context = np.minimum(self.order, np.arange(length) - previous_n - 1)
-        for j in range(self.order + 1):
-            table = self.counts[j].reshape(-1, 4) + 1.0
-            table = np.log(table / table.sum(axis=1, keepdims=True)).ravel()
-            where = np.flatnonzero((context == j) & ~is_n)
-            if where.size:
-                codes, _ = _kmer_codes(tokens, j + 1)
-                out[where] = table[codes[where - j]]
-        return out
-
-    def truncated(self, order: int) -> MarkovModel:
-        """The same counts used up to a lower order."""
-        lower = MarkovModel(order)
-        lower.counts = self.counts[: order + 1]
-        lower.bases = self.bases
-        return lower
-
-
-def _kmer_codes(tokens: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Base-4 code of the k-mer ending at each position t >= k-1, and whether it has no N."""
-    if len(tokens) < k:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    view = np.lib.stride_tricks.sliding_window_view(np.asarray(tokens, dtype=np.int64), k)
-    valid = (view != N).all(axis=1)
-    codes = (np.where(view == N, 0, view) * (4 ** np.arange(k - 1, -1, -1))).sum(axis=1)
-    return codes, valid
 
 
 def _outside(cmap: CodingMap, windows: Sequence[SampleWindow]) -> list[np.ndarray]:
@@ -798,24 +739,25 @@ def check_model(
 
 def _bits_report(cmap, windows, counts: SampleCounts, order: int) -> dict:
     nucleotides = int(counts.nucleotides.sum())
-    markov_bits = {0: 0.0, order: 0.0}
+    bits = dict.fromkeys((0, order), 0.0)
     for fold in (0, 1):
         members = [w for w in windows if w.fold == fold]
         if not members:
             continue
         model = MarkovModel(order).fit(_outside(cmap, members))
-        for k in markov_bits:
-            scorer = model.truncated(k)
-            for w in members:
-                forward = cmap.tokens[w.contig][w.start : w.end]
-                for strand in (forward, reverse_complement_tokens(forward)):
-                    markov_bits[k] -= float(np.nansum(scorer.log_probs(strand))) / math.log(2)
-    per_nt = (lambda bits: bits / nucleotides) if nucleotides else (lambda bits: None)
+        strands = []
+        for w in members:
+            forward = cmap.tokens[w.contig][w.start : w.end]
+            strands += [forward, reverse_complement_tokens(forward)]
+        fold_bits, _ = markov_bits(model, strands, list(bits))
+        for k in bits:
+            bits[k] += fold_bits[k]
+    per_nt = (lambda total: total / nucleotides) if nucleotides else (lambda total: None)
     return {
         "model": per_nt(float(counts.model_bits.sum())),
         "uniform": 2.0,
-        "markov_order_0": per_nt(markov_bits[0]),
-        f"markov_order_{order}": per_nt(markov_bits[order]),
+        "markov_order_0": per_nt(bits[0]),
+        f"markov_order_{order}": per_nt(bits[order]),
         "nucleotides": nucleotides,
         "markov_fit": "2-fold cross-fitted: each half of the sample windows is scored by "
         "models counted on both strands of the genome outside that half's windows "

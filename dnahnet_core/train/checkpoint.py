@@ -33,10 +33,11 @@ from torch import nn
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_directory, atomic_path
+from dnahnet_core.model.config import CONFIG, METADATA, WEIGHTS
 
 CHECKPOINTS = "checkpoints"
 STATE_DIR = "train_state"
-MODEL_FILES = ("config.json", "model.safetensors", "metadata.json")
+MODEL_FILES = (CONFIG, WEIGHTS, METADATA)
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 SaveWeights = Callable[[nn.Module, Path, dict], None]
@@ -44,8 +45,8 @@ SaveWeights = Callable[[nn.Module, Path, dict], None]
 
 def plain_save_weights(model: nn.Module, directory: Path, metadata: dict) -> None:
     """Weights + metadata for modules that are not dnahnet models (tests, experiments)."""
-    save_model(model, str(Path(directory) / "model.safetensors"))
-    (Path(directory) / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    save_model(model, str(Path(directory) / WEIGHTS))
+    (Path(directory) / METADATA).write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 def checkpoint_name(step: int) -> str:
@@ -196,7 +197,7 @@ def load_checkpoint(
     state = json.loads((state_dir / "state.json").read_text())
     device = next(model.parameters()).device
     missing, unexpected = load_model(
-        model, str(checkpoint / "model.safetensors"), strict=False, device=str(device)
+        model, str(checkpoint / WEIGHTS), strict=False, device=str(device)
     )
     if missing or unexpected:
         raise DnahnetError(

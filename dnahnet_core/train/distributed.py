@@ -8,7 +8,9 @@ MASTER_PORT) says who we are; each process drives the GPU of its LOCAL_RANK.
 from __future__ import annotations
 
 import datetime
+import gc
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -76,4 +78,10 @@ def setup(device_name: str = "auto") -> World:
 
 def teardown() -> None:
     if dist.is_available() and dist.is_initialized():
+        # A gloo worker thread drops the last reference to a finished collective's tensors
+        # after the caller's wait() returns, and that needs the GIL. If the group is then
+        # destroyed (joining that thread) while this thread holds the GIL, both wait
+        # forever; sleeping releases the GIL so the workers can finish first.
+        gc.collect()  # DDP's reducer (reference cycles) goes while the group still exists
+        time.sleep(0.05)
         dist.destroy_process_group()

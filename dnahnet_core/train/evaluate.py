@@ -99,8 +99,11 @@ def evaluate_dataset(
     precision: str = "auto",
     max_fragments: int | None = None,
 ) -> dict:
-    """``evaluate_split`` on a split of a prepared dataset (``dnahnet prepare``)."""
+    """``evaluate_split`` on a split of a prepared dataset (``dnahnet prepare``), with the
+    uniform and Markov bits per nucleotide of the same fragments under ``baselines``
+    (``data.markov.split_baselines``)."""
     from dnahnet_core.data.dataset import FragmentDataset
+    from dnahnet_core.data.markov import split_baselines
 
     data = Path(data)
     if not data.is_dir():
@@ -112,5 +115,7 @@ def evaluate_dataset(
     chosen = resolve_precision(precision, device)
     total = len(dataset) if max_fragments is None else min(max_fragments, len(dataset))
     with counter("fragments", f"evaluating {split}", total) as advance:
-        return evaluate_split(network, dataset, batch_size=batch_size, device=device,
-                              precision=chosen, max_fragments=max_fragments, on_batch=advance)
+        result = evaluate_split(network, dataset, batch_size=batch_size, device=device,
+                                precision=chosen, max_fragments=max_fragments, on_batch=advance)
+    result["baselines"] = split_baselines(data, split, total)
+    return result

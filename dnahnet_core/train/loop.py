@@ -34,8 +34,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dnahnet_core.data.markov import baseline_lines, dataset_baselines
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.model.config import CONFIG
 from dnahnet_core.progress import interactive, log, progress
 from dnahnet_core.train import checkpoint as ckpt
 from dnahnet_core.train import distributed
@@ -44,6 +46,8 @@ from dnahnet_core.train.data import ShardedBatches
 from dnahnet_core.train.distributed import World
 from dnahnet_core.train.evaluate import evaluate_split
 from dnahnet_core.train.metrics import (
+    METRICS,
+    TENSORBOARD,
     Interval,
     MetricsLog,
     stage_stats,
@@ -51,7 +55,7 @@ from dnahnet_core.train.metrics import (
     truncate_metrics,
 )
 from dnahnet_core.train.optim import WarmupCosine, build_optimizer, default_warmup
-from dnahnet_core.train.options import TrainOptions, total_steps
+from dnahnet_core.train.options import RUN_OPTIONS, TrainOptions, total_steps
 from dnahnet_core.train.precision import autocast, resolve_precision
 
 
@@ -176,12 +180,14 @@ def train(
             _discard(run, new_paths)
         raise
     finally:
+        if run is not None:
+            run.net = None  # DDP holds the process group: release it before the teardown
         distributed.teardown()
 
 
 def _new_run_paths(run_dir: Path) -> list[Path]:
     """What a new run will write before its first checkpoint and did not exist yet."""
-    paths = [run_dir / name for name in ("run.json", "metrics.jsonl", "tensorboard")]
+    paths = [run_dir / name for name in (RUN_OPTIONS, METRICS, TENSORBOARD)]
     return [path for path in [*paths, run_dir] if not path.exists()]
 
 
@@ -389,8 +395,8 @@ def start_run(
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         if checkpoint is not None:
-            truncate_metrics(run_dir / "metrics.jsonl", state.step)
-        with atomic_open(run_dir / "run.json", "w") as handle:
+            truncate_metrics(run_dir / METRICS, state.step)
+        with atomic_open(run_dir / RUN_OPTIONS, "w") as handle:
             json.dump(options.to_dict(), handle, indent=2)
         metrics = MetricsLog(run_dir, options.tensorboard)
 
@@ -404,7 +410,21 @@ def start_run(
     result = TrainResult(step=state.step, status="finished", run_dir=run_dir)
     run = Run(options, world, run_dir, precision, model, net, optimizer, schedule, stream,
               steps, warmup, train_set, val_set, save_weights, metrics, result)
+    if metrics is not None and checkpoint is None:
+        record_baselines(run)
     return run, state
+
+
+def record_baselines(run: Run) -> None:
+    """Once per run: the uniform and Markov bits per nucleotide of the validation fragments,
+    the trivial numbers its validation bpb has to beat (a ``"baseline"`` record)."""
+    if run.val_set is None or len(run.val_set) == 0:
+        return
+    baselines = dataset_baselines(run.train_set, run.val_set, run.options.eval_fragments)
+    if baselines:
+        _write_record(run, {"kind": "baseline", "step": 0, "tokens": 0, **baselines})
+        for line in baseline_lines(baselines):
+            log(f"validation {line}")
 
 
 def save(run: Run, state: RunState) -> Path:
@@ -465,7 +485,7 @@ def _open_datasets(options: TrainOptions):
 def _build_model(options: TrainOptions, checkpoint: Path | None):
     from dnahnet_core.model import build_model, load_config, save_model
 
-    config = load_config(str(checkpoint / "config.json") if checkpoint else options.config)
+    config = load_config(str(checkpoint / CONFIG) if checkpoint else options.config)
     model = build_model(config, seed=options.seed)
 
     def save_weights(module: nn.Module, directory: Path, metadata: dict) -> None:

@@ -10,6 +10,10 @@ and per stage ``s`` (outer = 0): ``compression_s`` (L / L'),
 Values are means over the steps since the previous record.
 Validation records (``"kind": "val"``): ``step``, ``tokens``, ``bpb``, ``nll``,
 ``nucleotides`` and the same per-stage fields measured on the validation split.
+One baseline record (``"kind": "baseline"``, step 0, written when a run starts): ``uniform``,
+``markov_order_0``, ``markov_order_5`` (bits per nucleotide of those models on the same
+validation fragments, counted on ``markov_fit_nucleotides`` nt of the training split) and
+``n_positions`` (N positions, scored by the model only); ``data.markov``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import torch.nn.functional as F
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_open
+
+METRICS, TENSORBOARD = "metrics.jsonl", "tensorboard"  # in the run directory
 
 LN2 = math.log(2.0)
 
@@ -108,7 +114,7 @@ class MetricsLog:
     """Appends records to ``metrics.jsonl`` (and TensorBoard when asked)."""
 
     def __init__(self, run_dir: str | Path, tensorboard: bool = False) -> None:
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = Path(run_dir) / METRICS
         self.writer = None
         if tensorboard:
             try:
@@ -118,7 +124,7 @@ class MetricsLog:
                     "--tensorboard: the tensorboard package is not installed "
                     "(pip install tensorboard)"
                 ) from None
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+            self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD))
 
     def write(self, record: dict) -> None:
         with open(self.path, "a") as handle:
@@ -137,9 +143,9 @@ class MetricsLog:
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """All records of a run (lines cut short by a crash are skipped)."""
-    path = Path(run_dir) / "metrics.jsonl"
+    path = Path(run_dir) / METRICS
     if not path.is_file():
-        raise DnahnetError(f"{run_dir}: no metrics.jsonl (not a training run directory)")
+        raise DnahnetError(f"{run_dir}: no {METRICS} (not a training run directory)")
     records = []
     for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         try:

@@ -22,6 +22,8 @@ from dnahnet_core.errors import DnahnetError
 from dnahnet_core.progress import log
 from dnahnet_core.train import checkpoint as ckpt
 
+RUN_OPTIONS = "run.json"  # in the run directory: the options of its last session
+
 DEFAULT_MAX_STEPS = 1000
 
 
@@ -98,7 +100,7 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
         raise DnahnetError("--out: a run directory is required")
     run_dir = Path(values["out"])
     if resume:
-        saved_path = run_dir / "run.json"
+        saved_path = run_dir / RUN_OPTIONS
         if ckpt.latest_checkpoint(run_dir) is None or not saved_path.is_file():
             raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
         saved = _current_names(json.loads(saved_path.read_text()))

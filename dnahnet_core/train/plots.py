@@ -8,6 +8,7 @@ from pathlib import Path
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_path, check_output_file
 from dnahnet_core.io.figures import figure_format
+from dnahnet_core.model.config import CONFIG
 from dnahnet_core.train.metrics import read_metrics
 
 X_AXES = {"step": "optimizer step", "tokens": "nucleotides trained on"}
@@ -20,7 +21,7 @@ def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
 
 def _target_ratios(run_dir: str | Path) -> list[float]:
     """The model's target downsampling ratio per stage, from the run's config.json."""
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG
     try:
         return [float(r) for r in json.loads(path.read_text()).get("target_ratios", [])]
     except (OSError, ValueError, TypeError, AttributeError):
@@ -29,8 +30,9 @@ def _target_ratios(run_dir: str | Path) -> list[float]:
 
 def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
               labels: list[str] | None = None) -> Path:
-    """Bits per nucleotide (train solid, validation dashed) and L/L' per stage, one colour
-    per run; written atomically to ``output`` (format from its suffix)."""
+    """Bits per nucleotide (train solid, validation dashed, the validation fragments' Markov
+    baseline dotted, uniform guessing grey) and L/L' per stage, one colour per run; written
+    atomically to ``output`` (format from its suffix)."""
     if x not in X_AXES:
         raise DnahnetError(f"--x {x}: expected one of {', '.join(X_AXES)}")
     if not run_dirs:
@@ -56,6 +58,12 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
         if val:
             ax_loss.plot(*_series(val, "bpb", x), color=colour, linestyle="--", marker="o",
                          markersize=3, label=f"{label} val")
+        baseline = next((r for r in records if r.get("kind") == "baseline"), None)
+        markov = [k for k in baseline or {} if k.startswith("markov_order_")]
+        if markov:  # the highest order: the baseline the validation curve has to beat
+            order = max(markov, key=lambda k: int(k.rsplit("_", 1)[1]))
+            ax_loss.axhline(baseline[order], color=colour, linestyle=":", linewidth=1,
+                            label=f"{label} val, order-{order.rsplit('_', 1)[1]} Markov")
         targets.update(_target_ratios(run_dir))
         stage = 0
         styles = ["-", "--", ":", "-."]
@@ -64,6 +72,7 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
             ax_ratio.plot(*_series(train, f"compression_{stage}", x), color=colour,
                           linestyle=styles[stage % len(styles)], label=f"{label} stage {stage + 1}")
             stage += 1
+    ax_loss.axhline(2.0, color="grey", linestyle=":", linewidth=1, label="uniform (2 bits)")
     for target in sorted(targets):
         ax_ratio.axhline(target, color="grey", linestyle=":", linewidth=1)
         ax_ratio.annotate(f"target {target:g}", (0.01, target), xycoords=("axes fraction", "data"),
