@@ -133,8 +133,9 @@ def test_downstream_at_least_the_window_is_the_exact_protocol(model, sites):
 
 @pytest.mark.parametrize("kind", ["snv", "mnv", "insertion", "deletion"])
 def test_downstream_sums_n_positions_after_the_change(model, sites, kind):
-    """Direct definition: full forwards of every window, summed up to N nt after each
-    allele's changed range (reverse strand: past the range in reverse-complement order)."""
+    """Direct definition: full forwards of every window, each summed over the same number
+    of positions, up to N nt after the longest changed range (reverse strand: N nt past
+    the changed ranges' start in reverse-complement order)."""
     n = 17
     site = next(s for s in sites if _kind(s) == kind)
     got = next(Engine(model, "cpu", reverse_complement=True, downstream=n).score([site]))
@@ -147,9 +148,12 @@ def test_downstream_sums_n_positions_after_the_change(model, sites, kind):
                 for w, s in zip(windows, stops, strict=True)
             ]
 
-    forward = totals(alleles, [end + n for _, end in site.changed])
+    end = max(end for _, end in site.changed)
+    start = min(start for start, _ in site.changed)
+    assert len({len(a) for a in alleles}) == 1  # the windows have equal lengths
+    forward = totals(alleles, [end + n] * len(alleles))
     flipped = [reverse_complement_tokens(a) for a in alleles]
-    reverse = totals(flipped, [len(a) - start + n for a, (start, _) in zip(alleles, site.changed)])
+    reverse = totals(flipped, [len(a) - start + n for a in alleles])
     np.testing.assert_allclose(got.forward, [float(f - forward[0]) for f in forward[1:]], atol=2e-3)
     np.testing.assert_allclose(got.reverse, [float(r - reverse[0]) for r in reverse[1:]], atol=2e-3)
     exact = next(Engine(model, "cpu", reverse_complement=True).score([site]))
@@ -191,8 +195,9 @@ def test_stream_follows_its_stretches(model, contig):
 
 def test_stream_indels_and_alleles_sharing_a_start(model, contig):
     """Three SNVs at one position (one batch from one state), a deletion and an insertion:
-    one stretch whose downstream reaches the end gives each the whole-sequence LLR on both
-    strands (the reference summed over its span, the mutant over its replacement)."""
+    one stretch whose downstream reaches the end gives each the LLR of the mutant and the
+    reference cut to the shorter of their lengths (equal numbers of positions, like the
+    windowed protocol), on both strands."""
     tokens = contig[50000:51800]
     ref = int(tokens[300])
     subs = [Substitution(300, np.array([b], dtype=np.uint8), ("snv", b))
@@ -202,13 +207,14 @@ def test_stream_indels_and_alleles_sharing_a_start(model, contig):
     mutants = [np.concatenate([tokens[: s.start], s.replacement, tokens[s.start + s.span :]])
                for s in subs]
     whole = stream_substitutions(model, tokens, subs, tile=8000, downstream=4000, device="cpu")
-    totals = sequence_log_likelihoods(model, [tokens, *mutants], "cpu")
-    rc = sequence_log_likelihoods(model, [reverse_complement_tokens(t) for t in [tokens, *mutants]],
-                                  "cpu")
     assert [score.key for score in whole] == [s.key for s in subs]
-    for m, r, score in zip(totals[1:], rc[1:], whole, strict=True):
-        np.testing.assert_allclose(score.forward, m - totals[0], atol=2e-3)
-        np.testing.assert_allclose(score.reverse, r - rc[0], atol=2e-3)
+    for mutant, score in zip(mutants, whole, strict=True):
+        cut = min(len(mutant), len(tokens))
+        for strand, got in ((lambda t: t, score.forward), (reverse_complement_tokens,
+                                                           score.reverse)):
+            pair = [strand(mutant)[:cut], strand(tokens)[:cut]]
+            mutant_ll, reference_ll = sequence_log_likelihoods(model, pair, "cpu")
+            np.testing.assert_allclose(got, mutant_ll - reference_ll, atol=2e-3)
     assert len({round(score.forward, 3) for score in whole[:3]}) == 3  # three different SNVs
 
 

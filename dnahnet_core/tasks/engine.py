@@ -55,9 +55,11 @@ and the benchmark compare against.
 
 Opt-in approximations and speed (the default is the exact fp32 protocol):
 
-* ``downstream=N``: each allele's window is summed only up to N nt after its changed
-  range (on the reverse strand: N nt past the changed range in reverse-complement
-  order), with the full left context; the positions beyond are not computed. Equal to
+* ``downstream=N``: each allele's window is summed only up to N nt after the changed
+  ranges (forward: after the end of the longest; on the reverse strand: N nt past their
+  start in reverse-complement order), with the full left context; the positions beyond
+  are not computed. Every allele sums the same number of positions (equal-length
+  windows), so an indel's score is not a count of its extra or missing bases. Equal to
   the exact protocol when N >= the window length.
 * ``precision="bf16"``: the model runs under bf16 autocast (``train.precision``).
 * ``workers=N`` (CPU): N processes, each with one torch thread and a copy of the model,
@@ -429,15 +431,21 @@ def changed_ranges(site: Site) -> list[tuple[int, int]]:
 
 
 def _stops(site: Site, downstream: int | None, reverse: bool) -> list[int] | None:
-    """Per allele the number of leading positions summed (None: all of them)."""
+    """Per allele the number of leading positions summed (None: all of them).
+
+    Every allele sums the same number of positions, as the exact protocol's equal-length
+    windows do (else an insertion pays for its extra bases and a deletion is paid for its
+    missing ones): forward, up to the end of the longest changed range and ``downstream``
+    nt more; reverse, ``downstream`` nt past the start of the changed ranges."""
     if downstream is None:
         return None
     alleles = (site.reference, *site.alternatives)
-    stops = []
-    for allele, (start, end) in zip(alleles, changed_ranges(site), strict=True):
-        n = len(allele)
-        stops.append(min(n, (n - start if reverse else end) + downstream))
-    return stops
+    ranges = changed_ranges(site)
+    if reverse:
+        start = min(start for start, _ in ranges)
+        return [min(len(a), len(a) - start + downstream) for a in alleles]
+    end = max(end for _, end in ranges)
+    return [min(len(a), end + downstream) for a in alleles]
 
 
 def _totals(model, settings: _Scoring, sites, stops) -> list[np.ndarray]:
@@ -562,13 +570,16 @@ def stream_substitutions(
     that start within ``tile`` nt of its beginning. Along a stretch the model runs once
     on the reference, continued from one substitution to the next
     (``return_state=True``); at each substitution the mutant continues from the
-    reference state over the replacement and the ``downstream`` nt after its span
-    (substitutions at one start run as one batch from one state). Score = that mutant
-    sum minus the reference's over its span and the same ``downstream`` nt: every
+    reference state over the replacement and what follows its span (substitutions at one
+    start run as one batch from one state). Score = the mutant's sum minus the
+    reference's, each over the same number of positions from the start: the longer of
+    replacement and span, and ``downstream`` nt more (so an indel is not charged or
+    credited for its length, as in the windowed protocol's equal-length windows). Every
     substitution sees between ``tile // 4`` and ``tile`` nt of left context (less near a
-    linear sequence's start). Equal to the full-sequence log-likelihood ratio when one
-    stretch holds everything and the downstream reaches the end. The reverse strand reads
-    the reverse complement. Results follow the input order.
+    linear sequence's start). When one stretch holds everything and the downstream
+    reaches the end, this is the log-likelihood ratio of the mutant and the reference
+    sequence cut to the shorter of their lengths. The reverse strand reads the reverse
+    complement. Results follow the input order.
     """
     device = _device(device)
     n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
@@ -588,7 +599,7 @@ def stream_substitutions(
     tasks = []
     for strand, (tokens, subs) in enumerate(strands):
         for offset, members in _stretches(length, subs, tile):
-            end = max(m.start + m.span for m in members) + downstream
+            end = max(m.start + _reach(m, downstream) for m in members)
             local = [
                 Substitution(m.start - offset, m.replacement, (strand, m.key), m.length)
                 for m in members
@@ -622,6 +633,12 @@ def _stretches(length: int, subs: Sequence[Substitution], tile: int):
         i = j
 
 
+def _reach(sub: Substitution, downstream: int) -> int:
+    """Positions summed from a substitution's start, in the mutant and the reference
+    alike: the longer of its replacement and its span, and ``downstream`` nt more."""
+    return max(len(sub.replacement), sub.span) + downstream
+
+
 def _stream_stretch(model, device, precision, downstream, tokens, subs):
     """[((strand, key), mutant sum - reference sum)] along one stretch (see above)."""
     reference = np.zeros(len(tokens))  # per-position reference log-probabilities
@@ -640,11 +657,12 @@ def _stream_stretch(model, device, precision, downstream, tokens, subs):
         for start, group in groupby(subs, key=lambda sub: sub.start):
             group = list(group)
             run_reference(start, keep_state=True)
-            stops = [min(len(tokens), start + sub.span + downstream) for sub in group]
-            mutants = [
-                np.concatenate([sub.replacement, tokens[start + sub.span : stop]])
-                for sub, stop in zip(group, stops, strict=True)
-            ]
+            mutants, stops = [], []
+            for sub in group:  # both sums over the same number of positions
+                mutant = np.concatenate([sub.replacement, tokens[start + sub.span :]])
+                count = min(_reach(sub, downstream), len(mutant), len(tokens) - start)
+                mutants.append(mutant[:count])
+                stops.append(start + count)
             batch, lengths = _pad(mutants, device)
             shared = state if len(group) == 1 or state is None else state.expand(len(group))
             out = model(batch, state=shared)
