@@ -32,7 +32,8 @@ def command(
         help="Genome sample for boundaries and bits/nt: seeded CDS-rich windows totalling at "
         "most this many nt, each run on both strands (0 = skip). With the defaults (131,072 "
         "nt; 100 SNVs per class in 1,024-nt windows) the whole check took 224 CPU-seconds "
-        "on one core with the ~6 M parameter default model on a 0.84 Mbp genome.",
+        "on one core with the earlier default model (dnahnet-small, 6.3 M parameters) on a "
+        "0.84 Mbp genome.",
         callback=at_least(0),
     ),
     sample_window: int = typer.Option(

@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, between, input_file, output_file
+from dnahnet_cli.validate import (
+    at_least,
+    between,
+    input_file,
+    output_file,
+    stream_keeps_prefix_reuse,
+)
 
 
 def command(
@@ -81,6 +87,7 @@ def command(
             if genomes else "missing genome: give GENOME [ANNOTATION] ... or --manifest"
         )
 
+    stream_keeps_prefix_reuse(genome_stream, prefix_reuse)
     summary = rank_genes(
         genome_inputs(genomes, manifest), None, output, common.model_source(model, config, seed),
         feature=feature, labels=labels, metrics=metrics, plot=plot, window=window, offset=offset,

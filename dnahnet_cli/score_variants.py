@@ -7,7 +7,12 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, input_file, supported_genetic_code
+from dnahnet_cli.validate import (
+    at_least,
+    input_file,
+    stream_keeps_prefix_reuse,
+    supported_genetic_code,
+)
 
 
 def command(
@@ -53,8 +58,8 @@ def command(
         callback=input_file,
     ),
     upstream: int = typer.Option(
-        200, "--upstream", help="With --annotation: nt before a gene's start (on its strand) "
-        "that count as upstream.", callback=at_least(0),
+        None, "--upstream", help="With --annotation: nt before a gene's start (on its strand) "
+        "that count as upstream  [default: 200]", callback=at_least(0),
     ),
     genetic_code: int = typer.Option(
         None, "--genetic-code",
@@ -69,13 +74,19 @@ def command(
 
     from dnahnet_core.io.contigs import read_chrom_map
     from dnahnet_core.progress import log
-    from dnahnet_core.tasks.variants import ScoreOptions, score_vcf
+    from dnahnet_core.tasks.variants import DEFAULT_UPSTREAM, ScoreOptions, score_vcf
 
+    stream_keeps_prefix_reuse(genome_stream, prefix_reuse)
+    if annotation is None:
+        for name, value in (("--upstream", upstream), ("--genetic-code", genetic_code)):
+            if value is not None:
+                raise typer.BadParameter("needs --annotation (it applies to the annotation's "
+                                         "genes)", param_hint=f"'{name}'")
     options = ScoreOptions(
         window=window, reverse_complement=reverse_complement, circular=circular,
         strict=strict, batch_size=batch_size, prefix_reuse=prefix_reuse, downstream=downstream,
-        precision=precision, genome_stream=genome_stream, workers=workers, upstream=upstream,
-        genetic_code=genetic_code,
+        precision=precision, genome_stream=genome_stream, workers=workers,
+        upstream=DEFAULT_UPSTREAM if upstream is None else upstream, genetic_code=genetic_code,
     )
     summary = score_vcf(
         vcf, reference, output, common.model_source(model, config, seed), options=options,

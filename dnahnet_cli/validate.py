@@ -155,3 +155,11 @@ def output_dir(value: Path | None) -> Path | None:
             raise DnahnetError(f"{value}: exists and is not a directory")
         check_output_parent(value)
     return value
+
+
+def stream_keeps_prefix_reuse(genome_stream: bool, prefix_reuse: bool) -> None:
+    """--no-prefix-reuse (full windows, for comparison) means nothing to --genome-stream."""
+    if genome_stream and not prefix_reuse:
+        raise typer.BadParameter("has no effect with --genome-stream, which never scores "
+                                 "full windows; give one of the two",
+                                 param_hint="'--no-prefix-reuse'")

@@ -4,13 +4,15 @@ Everything goes to stderr, so commands that stream data on stdout stay clean. A
 ``counter`` shows the same on every long command: items done (of the total), the rate
 (``kind``/s, or Mbp/min for nucleotides) and the time left. When stderr is not a
 terminal (a log file, a cluster job) it prints that as one plain line every
-``LOG_EVERY`` seconds instead, so short runs stay silent.
+``LOG_EVERY`` seconds instead (also while one item takes longer), so short runs stay
+silent.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -115,18 +117,37 @@ def counter(
         task = bar.add_task(description, total=total, rate="")
         started, done = time.perf_counter(), 0
         logged = started
+        lock = threading.Lock()
+
+        def report(now: float) -> None:
+            nonlocal logged
+            seconds = max(now - started, 1e-9)
+            logged = now
+            log(_plain_line(description, kind, done, total, rate(done, seconds), seconds))
 
         def advance(n: int) -> None:
-            nonlocal done, logged
-            done += n
-            now = time.perf_counter()
-            seconds = max(now - started, 1e-9)
-            bar.update(task, advance=n, rate=rate(done, seconds))
-            if plain and now - logged >= LOG_EVERY:
-                logged = now
-                log(_plain_line(description, kind, done, total, rate(done, seconds), seconds))
+            nonlocal done
+            with lock:
+                done += n
+                now = time.perf_counter()
+                bar.update(task, advance=n, rate=rate(done, max(now - started, 1e-9)))
+                if plain and now - logged >= LOG_EVERY:
+                    report(now)
 
-        yield advance
+        def heartbeat() -> None:  # a line a minute even while one item takes minutes
+            while not stopped.wait(LOG_EVERY / 4):
+                with lock:
+                    now = time.perf_counter()
+                    if now - logged >= LOG_EVERY:
+                        report(now)
+
+        stopped = threading.Event()
+        if plain:
+            threading.Thread(target=heartbeat, name="progress-log", daemon=True).start()
+        try:
+            yield advance
+        finally:
+            stopped.set()
 
 
 def _plain_line(description: str, kind: str, done: int, total: int | None, rate_text: str,

@@ -565,7 +565,10 @@ def _cases() -> list[Case]:
         bad("score-variants", "annotation", [*SV, "--annotation", "missing.gff"], "missing.gff"),
         bad("score-variants", "annotation", [*SV, "--annotation", "binary.bin"], "binary.bin"),
         bad("score-variants", "annotation", [*SV, "--annotation", "phix.fa"], "phix.fa"),
-        bad("score-variants", "option-value", [*SV, "--genetic-code", "4"], "--annotation"),
+        usage("score-variants", "option-value", [*SV, "--genetic-code", "4"], "--annotation"),
+        usage("score-variants", "option-value", [*SV, "--upstream", "500"], "--annotation"),
+        usage("score-variants", "option-value", [*SV, "--genome-stream", "--no-prefix-reuse"],
+              "--genome-stream"),
         usage("score-variants", "range", [*SV, "--annotation", "subset.gff.gz",
                                           "--genetic-code", "7"], "--genetic-code"),
     ]
@@ -628,6 +631,8 @@ def _cases() -> list[Case]:
         usage("essentiality", "range", [*ES, "--window", "0"], "--window"),
         usage("essentiality", "range", [*ES, "--batch-size", "0"], "--batch-size"),
         usage("essentiality", "range", [*ES, "--offset", "-3"], "--offset"),
+        usage("essentiality", "option-value", [*ES, "--genome-stream", "--no-prefix-reuse"],
+              "--genome-stream"),
         bad("essentiality", "option-value", [*ES, "--offset", "4"], "--offset"),
         bad("essentiality", "input-missing", ["essentiality", "missing.fa", "subset.gff.gz",
                                               *TINY], "missing.fa"),
@@ -1154,3 +1159,24 @@ def test_old_mac_line_breaks_a_byte_order_mark_and_soft_masking_score_alike(work
     assert run(["likelihood", "mac.fa", *args, "--device", "CPU"]) == 0
     out, err = capfd.readouterr()
     assert err == "" and out == expected and "\tNA\t" not in out
+
+
+def test_an_unsorted_vcf_is_written_without_an_index_and_says_why(workspace, capfd):
+    """tabix refuses records out of order: one warning naming the user's file and the first
+    record out of place, not htslib's line about a temporary file."""
+    from dnahnet_cli.app import run
+
+    lines = (workspace / "variants.vcf").read_text().splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    body = [line for line in lines if not line.startswith("#")]
+    (workspace / "unsorted.vcf").write_text("".join(header + body[::-1]))
+    assert run([SV[0], "unsorted.vcf", *SV[2:], "-o", "scored.vcf.gz"]) == 0
+    err = capfd.readouterr().err
+    [warning] = [line for line in err.splitlines() if "tabix" in line or "E::" in line]
+    assert warning.startswith("warning: scored.vcf.gz: written without a tabix index (")
+    assert "sorted by position" in warning and "bcftools sort" in warning
+    assert ".scored.vcf.gz." not in err and "/tmp" not in err
+    assert not (workspace / "scored.vcf.gz.tbi").exists()
+    records = [line for line in gzip.decompress((workspace / "scored.vcf.gz").read_bytes())
+               .decode().splitlines() if not line.startswith("#")]
+    assert len(records) == len(body)

@@ -376,8 +376,8 @@ def test_cli_writes_declared_info_fields_and_the_summary(tmp_path):
     summary = done.stderr
     assert "consequence        n   mean LLR  median LLR" in summary
     assert re.search(r"\nstop_gained\s+3\s+-?\d+\.\d{4}\s+-?\d+\.\d{4}\n", summary)
-    assert re.search(r"AUROC of -LLR, stop_gained vs synonymous: \d\.\d{3} \[95% CI "
-                     r"\d\.\d{3}, \d\.\d{3}\] \(3 stop_gained, 2 synonymous\); chance 0.5",
+    assert re.search(r"AUROC of -LLR, stop_gained vs synonymous: \d\.\d{3} \(3 stop_gained, "
+                     r"2 synonymous: too few for an interval, at least 5 of each\); chance 0.5",
                      summary), summary
     # TSV: one row per ALT with the three columns
     tsv = tmp_path / "out.tsv"
@@ -402,13 +402,26 @@ def test_summary_says_na_for_an_empty_class():
                           "synonymous          2    -0.0500     -0.0500"]
 
 
+def test_summary_gives_an_interval_only_with_five_of_each_class():
+    from dnahnet_core.tasks.consequences import consequence_summary
+
+    few = consequence_summary({"stop_gained": [-3.0, -2.0], "synonymous": [0.1]})
+    assert few[-1] == ("AUROC of -LLR, stop_gained vs synonymous: 1.000 (2 stop_gained, "
+                       "1 synonymous: too few for an interval, at least 5 of each); chance 0.5")
+    enough = consequence_summary({"stop_gained": [-3.0, -2.0, -1.5, 0.2, -0.5],
+                                  "synonymous": [0.1, -0.1, 0.3, -1.0, 0.0]})
+    assert enough[-1].startswith("AUROC of -LLR, stop_gained vs synonymous: 0.800 [95% CI ")
+    assert enough[-1].endswith("(5 stop_gained, 5 synonymous); chance 0.5")
+
+
 def test_genetic_code_needs_an_annotation_and_a_known_table(tmp_path):
     vcf = DEMO_DATA / "demo_variants.vcf"
     fasta = DEMO_DATA / "mycoplasma_alvi.fna.gz"
     base = [sys.executable, "-m", "dnahnet_cli", "score-variants", str(vcf), "-r", str(fasta),
             "--model", "dnahnet-tiny", "-o", str(tmp_path / "o.vcf")]
     for extra, code, message in (
-        (["--genetic-code", "4"], 1, "dnahnet: error: --genetic-code needs --annotation"),
+        (["--genetic-code", "4"], 2,
+         "dnahnet: error: Invalid value for '--genetic-code': needs --annotation"),
         (["--genetic-code", "2", "--annotation", str(DEMO_DATA / "mycoplasma_alvi.gff.gz")], 2,
          "dnahnet: error: Invalid value for '--genetic-code': 2: not a supported code"),
     ):

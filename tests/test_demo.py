@@ -56,3 +56,7 @@ def test_demo_runs_end_to_end(tmp_path):
     stage1 = [row for row in bed if row[3] == "stage1"]
     assert int(stage1[0][1]) == 0 and int(stage1[-1][2]) == length
     assert (out / "segments" / "report").is_dir() and (out / "tiny_run_curves.png").exists()
+    # the tiny run validates on the phage (a genome of its own split) beside its baselines
+    kinds = [json.loads(line)["kind"] for line in open(out / "tiny_run" / "metrics.jsonl")]
+    assert kinds[0] == "baseline" and kinds.count("val") == 2
+    assert "split is empty" not in result.stderr

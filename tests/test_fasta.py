@@ -163,7 +163,8 @@ def test_truncated_stream_names_file(variants, tmp_path, kind):
     [
         (b"", "empty file"),
         (b"\n\n  \n", "empty file"),
-        (b"##gff-version 3\nchr1\t.\tgene\n", r"line 1: not FASTA"),
+        (b"##gff-version 3\nchr1\t.\tgene\n", r"line 1: a GFF3 annotation, not FASTA; "
+         r"give the genome's FASTA \(a GFF3 with a ##FASTA section: the lines after it"),
         (b"\n\nhello\n", r"line 3: not FASTA"),
         (b";one\r\n;two\r\nhello\r\n", r"line 3: not FASTA"),
         (b">\nACGT\n", "record 1: FASTA header without a name"),

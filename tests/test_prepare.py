@@ -335,6 +335,26 @@ def test_skip_bad_logs_continues_and_lists_what_was_skipped(tmp_path):
     assert "skipping: " in result.output and "skipped: " in (out / "summary.txt").read_text()
 
 
+def test_an_empty_split_and_a_genome_without_fragments_are_warned_about(tmp_path):
+    """Three phages at --val-fraction 0.01 leave val empty (splits go by genome), and
+    phiX174 (5,386 nt) gives no 8,192-nt fragment: both said, in the summary and its file."""
+    out = tmp_path / "ds"
+    result = invoke(*PHAGES.values(), "--out", out, "--val-fraction", "0.01",
+                    "--test-fraction", "0")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2, result.output
+    assert warnings[0].startswith("warning: the val split is empty: genomes go to splits "
+                                  "whole, and 3 genome(s) at --val-fraction 0.01 gave it none")
+    assert warnings[1].startswith("warning: 1 genome(s) gave no fragment (shorter than "
+                                  "--fragment-length 8192")
+    assert warnings == [line for line in (out / "summary.txt").read_text().splitlines()
+                        if line.startswith("warning: ")]
+    quiet = invoke(PHAGES["lambda"], "--out", tmp_path / "q", "--val-fraction", "0",
+                   "--test-fraction", "0")
+    assert quiet.exit_code == 0 and "warning" not in quiet.output  # nothing asked, none missing
+
+
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     calls = []
     original = prepare_module._Merger.add

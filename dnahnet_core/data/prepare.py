@@ -308,4 +308,27 @@ def summary(manifest: dict) -> str:
         )
     for problem in manifest["skipped"]:
         lines.append(f"skipped: {problem['error']}")
+    lines += _warnings(manifest)
     return "\n".join(lines) + "\n"
+
+
+def _warnings(manifest: dict) -> list[str]:
+    """What the user asked for and did not get: an empty val/test split, genomes that gave
+    no fragment."""
+    warnings = []
+    splits = manifest["splits"]
+    for split, fraction in manifest.get("split_fractions", {}).items():
+        if fraction > 0 and not splits.get(split, {}).get("fragments"):
+            warnings.append(
+                f"warning: the {split} split is empty: genomes go to splits whole, and "
+                f"{manifest['genomes']} genome(s) at --{split}-fraction {fraction:g} gave it "
+                f"none (use more genomes, a larger fraction or another --seed)"
+                + (": train has nothing to validate on" if split == "val" else "")
+            )
+    unused = manifest["genomes"] - sum(entry["genomes"] for entry in splits.values())
+    if unused > 0:
+        warnings.append(
+            f"warning: {unused} genome(s) gave no fragment (shorter than --fragment-length "
+            f"{manifest['fragment_length']} with tails dropped, or every window filtered)"
+        )
+    return warnings

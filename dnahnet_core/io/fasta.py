@@ -177,6 +177,12 @@ class _Parser:
                     self.state, pos = self.HEADER, first + 1
                 elif char == ord(";"):
                     self.state, pos = self.COMMENT, first + 1
+                elif data.startswith(b"##gff-version", first):
+                    raise DnahnetError(
+                        f"{self.path}: line {self.line}: a GFF3 annotation, not FASTA; give "
+                        "the genome's FASTA (a GFF3 with a ##FASTA section: the lines after "
+                        "it, e.g. sed '1,/^##FASTA/d')"
+                    )
                 else:
                     raise DnahnetError(
                         f"{self.path}: line {self.line}: not FASTA (expected a '>' header line)"

@@ -32,6 +32,7 @@ from dnahnet_core.io.atomic import (
     is_special,
     register_temporary,
     resolve_output,
+    user_message,
 )
 from dnahnet_core.io.compression import open_binary, open_text
 from dnahnet_core.progress import log
@@ -259,15 +260,40 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
             forget_temporary(workdir)
 
 
+def _unsorted(path: Path) -> str | None:
+    """Why tabix refuses a VCF whose records are out of order, or None if they are not."""
+    import pysam
+
+    seen: dict[str, int] = {}
+    last = None
+    with pysam.VariantFile(str(path)) as records:
+        for record in records:
+            if record.chrom != last:
+                if record.chrom in seen:
+                    return (f"the records of {record.chrom} are not together; sort the input "
+                            "first, e.g. bcftools sort")
+                seen[record.chrom], last = 0, record.chrom
+            if record.pos < seen[last]:
+                return (f"{record.chrom}:{record.pos} comes after {record.chrom}:{seen[last]}; "
+                        "tabix needs records sorted by position: sort the input first, e.g. "
+                        "bcftools sort")
+            seen[last] = record.pos
+    return None
+
+
 def _replace_indexed(bgzipped: Path, compressed: Path, target: Path, user) -> None:
     """Index ``bgzipped`` with tabix and move it to ``compressed`` (the temporary name of
     ``target``), its index to ``target.tbi``."""
     import pysam
 
+    verbosity = pysam.set_verbosity(0)  # htslib's own error line names the temporary file
     try:
         pysam.tabix_index(str(bgzipped), preset="vcf", force=True)
     except (OSError, ValueError) as error:
-        log(f"warning: {user}: written without a tabix index ({error})")
+        reason = _unsorted(bgzipped) or user_message(str(error))
+        log(f"warning: {user}: written without a tabix index ({reason})")
+    finally:
+        pysam.set_verbosity(verbosity)
     os.replace(bgzipped, compressed)
     index, built = Path(f"{target}.tbi"), Path(f"{bgzipped}.tbi")
     if built.exists():

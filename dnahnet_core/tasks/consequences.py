@@ -345,6 +345,9 @@ def _peptide(gene: _Gene, sequence: str, codon: int) -> str:
     return translate(bases, gene.code)
 
 
+MIN_PER_CLASS = 5  # fewer stop_gained or synonymous ALTs: no interval in the summary
+
+
 def consequence_summary(llr_by_kind: dict[str, list[float]]) -> list[str]:
     """Summary lines: mean and median LLR per class, and the AUROC of -LLR for
     stop_gained against synonymous (with a 95% bootstrap interval) beside chance."""
@@ -361,6 +364,11 @@ def consequence_summary(llr_by_kind: dict[str, list[float]]) -> list[str]:
     result = auroc_with_interval(-np.asarray(stops), -np.asarray(synonymous))
     if result is None:
         lines.append(f"AUROC of -LLR, stop_gained vs synonymous: n/a ({counts}); chance 0.5")
+    elif min(len(stops), len(synonymous)) < MIN_PER_CLASS:  # a bootstrap of 1-3 values
+        lines.append(
+            f"AUROC of -LLR, stop_gained vs synonymous: {result['auroc']:.3f} ({counts}: too "
+            f"few for an interval, at least {MIN_PER_CLASS} of each); chance 0.5"
+        )
     else:
         low, high = result["ci95"]
         lines.append(
