@@ -34,6 +34,7 @@ def command(
     device: str = common.DeviceOption,
 ) -> None:
     """Print the prompt and its continuation as FASTA."""
+    from dnahnet_core.alphabet import decode, encode
     from dnahnet_core.io.fasta import fasta_text
     from dnahnet_core.tasks.generate import generate
 
@@ -42,4 +43,5 @@ def command(
         top_k=top_k, seed=sample_seed, device=device,
     )
     name = f"generated prompt_length={len(prompt)} new={length} temperature={temperature}"
-    typer.echo(fasta_text(name, prompt.upper() + new), nl=False)
+    conditioned = decode(encode(prompt))  # what the model read: ambiguity codes as N
+    typer.echo(fasta_text(name, conditioned + new), nl=False)

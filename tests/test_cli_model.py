@@ -127,6 +127,8 @@ def test_generate_command_is_seeded(tmp_path):
     assert a.exit_code == 0 and a.output == b.output
     body = "".join(a.output.splitlines()[1:])
     assert len(body) == 54 and set(body) <= set("ACGT")
+    ambiguous = runner.invoke(app, [*args[:4], "acgRy", *args[5:]])
+    assert "".join(ambiguous.output.splitlines()[1:]).startswith("ACGNN")  # what it read
 
 
 def test_model_info_lists_presets_and_counts():
