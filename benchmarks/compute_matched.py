@@ -88,6 +88,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--threads, --batch-size and --eval-points must be >= 1")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out}: exists and is not empty (nothing is overwritten)")
+    # the steps run with the repository as their working directory: paths from here
+    for name in ("data", "out", "check_genome", "check_annotation"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).resolve())
+    if args.genomes:
+        args.genomes = [path.resolve() for path in args.genomes]
     return args
 
 

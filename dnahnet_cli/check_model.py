@@ -57,6 +57,11 @@ def command(
         0, "--sample-seed", help="Seed of the genome sample, the SNVs and the bootstrap.",
         callback=seed_range,
     ),
+    untrained_baseline: bool = typer.Option(
+        True, "--untrained-baseline/--no-untrained-baseline",
+        help="Also run the sample through the same architecture untrained (seeded by "
+        "--sample-seed): the periodicity that base composition alone gives its routers.",
+    ),
     chrom_map: Path = common.chrom_map_option("annotation"),
     batch_size: int = common.batch_size_option(4),
     device: str = common.DeviceOption,
@@ -68,7 +73,7 @@ def command(
     options = CheckOptions(
         max_bases=max_bases, sample_window=sample_window, snvs_per_class=snvs,
         snv_window=window, reverse_complement=reverse_complement, genetic_code=genetic_code,
-        seed=sample_seed, batch_size=batch_size,
+        seed=sample_seed, batch_size=batch_size, untrained_baseline=untrained_baseline,
     )
     report = check_model(
         common.model_source(model, config, seed), genome, annotation, options, device=device,

@@ -43,8 +43,8 @@ def command(
                f"({result['fragments']} fragments, {result['nucleotides']:,} nt)")
     for line in baseline_lines(result["baselines"]):
         typer.echo(f"  {line}")
-    stage = 0
+    stage = 0  # the JSON counts stages from 0 like metrics.jsonl; people say stage 1, 2
     while f"compression_{stage}" in result:
-        typer.echo(f"  stage {stage}: L/L' {result[f'compression_{stage}']:.2f}, "
+        typer.echo(f"  stage {stage + 1}: L/L' {result[f'compression_{stage}']:.2f}, "
                    f"mean boundary probability {result[f'mean_prob_{stage}']:.3f}")
         stage += 1

@@ -137,6 +137,10 @@ def command(
             f"(continue with --resume)")
         raise typer.Exit(code)
     val = f", validation bpb {result.val['bpb']:.4f}" if result.val else ""
+    if where is None:  # resumed at or past its length: no step to run
+        log(f"nothing to do: the run in {options.out} is already at step {result.step}, "
+            "its full length (give a larger --max-steps or --tokens to train on)")
+        return
     paused = result.status == "paused"
     verb, hint = ("paused", "; continue with --resume") if paused else ("finished", "")
     log(f"{verb} at step {result.step}{val}; model in {options.out} (checkpoint "

@@ -34,11 +34,11 @@ def test_tiny_compute_matched_run(tmp_path):
          "--genomes", *map(str, sorted((TEST_DATA / "pool").glob("*.fna.gz"))),
          "--fragment-length", "512", "--budget", str(BUDGET), "--batch-size", "2",
          "--models", ",".join(["dnahnet-tiny", *configs]), "--eval-points", "2",
-         "--eval-fragments", "4", "--out", str(out),
+         "--eval-fragments", "4", "--out", "cm",  # relative to where it is run
          "--check-genome", str(annotated / "mycoplasma_subset.fna.gz"),
          "--check-annotation", str(annotated / "mycoplasma_subset.gff.gz"),
          "--check-args", "--snvs 3 --max-bases 2048 --sample-window 1024 --window 128"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr
     result = json.loads((out / "compute_matched.json").read_text())

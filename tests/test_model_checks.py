@@ -324,7 +324,14 @@ def test_check_model_command_end_to_end(tmp_path):
     for stage in report["boundaries"]:
         rates = stage["rate_by_codon_position"]
         assert stage["periodicity"] == pytest.approx(max(rates) / min(rates))
+        # the model is the untrained preset (seed 0): its own untrained baseline, exactly
+        untrained = stage["baseline"]["untrained"]
+        assert untrained["rate_by_codon_position"] == rates
+        assert untrained["periodicity"] == stage["periodicity"]
     assert "stage 1 boundary rate in CDS" in result.output
+    assert "baseline the same architecture untrained (seed 0): periodicity" in result.output
+    quick = runner.invoke(app, [*args[:-2], "--no-untrained-baseline", "--snvs", "0"])
+    assert quick.exit_code == 0 and "untrained" not in quick.output
     assert "nonsense vs syn (all)" in result.output
 
 

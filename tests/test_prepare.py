@@ -249,6 +249,7 @@ def test_metadata_filters_select_exactly_the_expected_genomes(gtdb, tmp_path):
     }
     assert meta["unmatched"] == ["unnamed_phage.fna.gz"]
     assert meta["genomes_in_metadata"] == 4
+    assert manifest["filters"]["genomes_excluded_by_metadata"] == 2  # FASTA files count too
     assert {Path(i["path"]).name[:15] for i in manifest["inputs"]} == {
         "GCF_000840245.1",
         "GCA_000819615.1",

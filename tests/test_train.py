@@ -542,6 +542,8 @@ def test_cli_train_evaluate_and_plot(prepared, tmp_path, one_thread):
                                  "--out", str(run), "--max-steps", "2", "--batch-size", "2",
                                  "--log-every", "1", "--eval-fragments", "4", "--device", "cpu"])
     assert result.exit_code == 0, result.output
+    again = runner.invoke(app, ["train", "--out", str(run), "--resume"])  # already finished
+    assert again.exit_code == 0 and "nothing to do" in again.output, again.output
     result = runner.invoke(app, ["evaluate", "--model", str(run), "--data", str(prepared),
                                  "--split", "val", "--max-fragments", "4", "--json"])
     assert result.exit_code == 0, result.output
@@ -584,6 +586,28 @@ def test_tensorboard_without_the_package_is_a_clear_error(tmp_path):
         pytest.skip("tensorboard is installed")
     with pytest.raises(DnahnetError, match="pip install tensorboard"):
         run_toy(tmp_path / "run", max_steps=1, tensorboard=True)
+    assert not (tmp_path / "run").exists()  # no run.json left to block the same command
+    assert run_toy(tmp_path / "run", max_steps=1).step == 1
+
+
+def test_resume_refuses_another_config_and_a_finished_run_has_nothing_to_do(tmp_path):
+    run_toy(tmp_path / "run", max_steps=2)
+    with pytest.raises(DnahnetError, match="a run's model cannot change on --resume"):
+        resolve_options({"out": str(tmp_path / "run"), "config": "dnahnet-small"}, resume=True)
+    again = train(resolve_options({"out": str(tmp_path / "run")}, resume=True), resume=True,
+                  model=ToyLM(), train_set=ListDataset(40), show_progress=False)
+    assert again.step == 2 and again.checkpoint is None
+
+
+def test_tokens_on_a_resume_with_another_global_batch_keep_the_budget(tmp_path):
+    """--tokens is a nucleotide budget: steps done at batch 4, the rest at batch 8."""
+    first = run_toy(tmp_path / "run", max_steps=None, tokens=40 * 64, batch_size=4,
+                    stop_after=4)
+    assert first.status == "paused" and first.step == 4  # 10 steps of 4 x 64 nt planned
+    options = resolve_options({"out": str(tmp_path / "run"), "batch_size": 8}, resume=True)
+    done = train(options, resume=True, model=ToyLM(), train_set=ListDataset(40),
+                 show_progress=False)
+    assert done.step == 4 + 3  # (2,560 - 4 x 4 x 64) nt / (8 x 64) nt = 3 steps
 
 
 def test_a_new_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):

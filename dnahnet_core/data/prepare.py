@@ -109,8 +109,7 @@ class _Merger:
         self.genome_source[genome_id] = path
         if self.selector is not None and result_is_table(path):
             _accession, reason = self.selector.select(genome_id)
-            if reason is not None:
-                self.counts["genomes_excluded_by_metadata"] += 1
+            if reason is not None:  # counted by the selector, like excluded FASTA files
                 return
         options = self.options
         split = split_of(genome_id, options.seed, options.val_fraction, options.test_fraction)
@@ -247,6 +246,9 @@ def _manifest(options, merger: _Merger, selector, splits: dict, command) -> dict
     filters["dedup"] = "canonical (fragment or reverse complement), first occurrence kept"
     if selector is not None:
         filters["metadata"] = selector.report()
+        filters["genomes_excluded_by_metadata"] = sum(
+            n for reason, n in filters["metadata"]["counts"].items() if reason != "selected"
+        )
     return {
         "format": shards.FORMAT,
         "format_version": shards.FORMAT_VERSION,

@@ -10,8 +10,11 @@ On any annotated genome, three measurements, each with trivial baselines beside 
    each codon position and the periodicity max/min of the three rates (``inf`` when the
    smallest rate is 0 and the largest is not; None without any boundary), with a 95%
    bootstrap interval over windows. The first position of every window (always a
-   boundary, no left context) is not counted. Baseline: a model without codon signal puts
-   boundaries at its overall CDS rate at every codon position: periodicity 1.
+   boundary, no left context) is not counted. Baselines: a model without codon signal puts
+   boundaries at its overall CDS rate at every codon position: periodicity 1; and the same
+   architecture untrained (built with ``seed``, ``untrained_baseline``) on the same windows:
+   its routers already react to the base composition of codon positions (strongly skewed
+   in AT-rich genomes), so only a periodicity above the untrained one is learned.
 2. **SNV classes.** ``snvs_per_class`` SNVs of each class (synonymous, missense, nonsense),
    drawn (seeded) uniformly among all SNVs of that class at the internal codons (not the
    first or last) of the valid CDSs, at bases that only one CDS covers. Each is scored like
@@ -425,9 +428,10 @@ class SampleCounts:
 
 def run_sample(
     model, cmap: CodingMap, windows: Sequence[SampleWindow], *, device, batch_size: int = 4,
-    on_progress=None,
+    on_progress=None, boundaries_only: bool = False,
 ) -> SampleCounts:
-    """Both strands of every window through the model (``engine.forward_windows``)."""
+    """Both strands of every window through the model (``engine.forward_windows``);
+    ``boundaries_only``: the encoders and routers only (no bits per nucleotide)."""
     from dnahnet_core.tasks.engine import forward_windows
 
     passes = []
@@ -439,13 +443,15 @@ def run_sample(
     bits = np.zeros(len(windows))
     nucleotides = np.zeros(len(windows), dtype=np.int64)
     positions = 0
-    for k, out in enumerate(forward_windows(model, passes, device, batch_size)):
+    outputs = forward_windows(model, passes, device, batch_size, boundaries_only=boundaries_only)
+    for k, out in enumerate(outputs):
         i, strand = divmod(k, 2)
         w = windows[i]
         frame = cmap.frame[w.contig][strand, w.start : w.end]
         frame = frame[::-1] if strand else frame
         valid = passes[k] != N
-        bits[i] -= float(out.log_probs[valid].astype(np.float64).sum()) / math.log(2)
+        if out.log_probs is not None:
+            bits[i] -= float(out.log_probs[valid].astype(np.float64).sum()) / math.log(2)
         nucleotides[i] += int(valid.sum())
         if counts is None:
             counts = np.zeros((len(windows), len(out.boundary_mask), 3), dtype=np.int64)
@@ -514,9 +520,23 @@ def _rates(boundaries: np.ndarray, bases: np.ndarray) -> np.ndarray:
         return boundaries / bases
 
 
-def boundary_report(counts: SampleCounts, *, bootstrap: int = 1000, seed: int = 0) -> list[dict]:
+def boundary_report(counts: SampleCounts, *, bootstrap: int = 1000, seed: int = 0,
+                    untrained: SampleCounts | None = None) -> list[dict]:
     """Per stage: rates by codon position, periodicity (with a bootstrap interval over
-    windows), the overall rates and the no-codon-signal baseline."""
+    windows), the overall rates and the baselines: no codon signal (periodicity 1) and,
+    given its ``untrained`` counts on the same windows, the same architecture untrained
+    (what base composition by codon position alone does to the routers)."""
+    stages = _stage_rates(counts, bootstrap, seed)
+    if untrained is not None:
+        for stage, blank in zip(stages, _stage_rates(untrained, bootstrap, seed), strict=True):
+            stage["baseline"]["untrained"] = {
+                key: blank[key] for key in ("rate_by_codon_position", "periodicity",
+                                            "periodicity_ci95")
+            }
+    return stages
+
+
+def _stage_rates(counts: SampleCounts, bootstrap: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     n_windows = counts.boundaries.shape[0]
     draws = rng.integers(0, n_windows, (bootstrap, n_windows)) if n_windows and bootstrap else None
@@ -626,6 +646,7 @@ class CheckOptions:
     seed: int = 0
     bootstrap: int = 1000
     batch_size: int = 4
+    untrained_baseline: bool = True  # boundaries of the same architecture, untrained (seed)
 
     def validate(self) -> None:
         checks = [
@@ -693,8 +714,20 @@ def check_model(
             "strands": "both (each gene read on its own strand)",
             "fraction_of_genome": sample_bases / genome_bases,
         }
+        untrained = None
+        config = getattr(network, "config", None)
+        if options.untrained_baseline and counts.boundaries.shape[1] and config is not None:
+            from dnahnet_core.model import build_model
+
+            blank = build_model(config, seed=options.seed).to(target).eval()
+            with progress("nt") as bar:
+                task = bar.add_task("the same sample, untrained architecture",
+                                    total=2 * sample_bases, rate="")
+                untrained = run_sample(blank, cmap, windows, device=target,
+                                       batch_size=options.batch_size, boundaries_only=True,
+                                       on_progress=lambda n: bar.advance(task, n))
         report["boundaries"] = boundary_report(counts, bootstrap=options.bootstrap,
-                                               seed=options.seed)
+                                               seed=options.seed, untrained=untrained)
         report["bits_per_nucleotide"] = _bits_report(cmap, windows, counts, options.markov_order)
         report["seconds"]["sample"] = time.perf_counter() - clock
     if snvs:
@@ -812,6 +845,13 @@ def format_report(report: dict) -> str:
                 f"  baseline without codon signal: {_fmt(stage['rate_in_cds'])} at every "
                 f"position, periodicity 1.00; overall boundary rate {_fmt(stage['rate_overall'])}",
             ]
+            blank = stage["baseline"].get("untrained")
+            if blank is not None:
+                lines.append(
+                    f"  baseline the same architecture untrained (seed {report['options']['seed']}"
+                    f"): periodicity {_fmt(blank['periodicity'], 2)}"
+                    f"{_interval(blank['periodicity_ci95'])} (base composition alone)"
+                )
         bits = report["bits_per_nucleotide"]
         order = next(k for k in bits if k.startswith("markov_order_") and k != "markov_order_0")
         lines.append(

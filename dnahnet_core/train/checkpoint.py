@@ -160,13 +160,18 @@ def save_checkpoint(
         save_file(rng, str(state_dir / "rng.safetensors"))
         payload = dict(state, step=step, optimizer=optimizer_meta, world_size=len(rng_per_rank))
         (state_dir / "state.json").write_text(json.dumps(payload, indent=1) + "\n")
-    for name in MODEL_FILES:
-        source = target / name
-        if source.is_file():
-            with atomic_path(run_dir / name) as tmp_file:
-                shutil.copyfile(source, tmp_file)
+    publish_model(run_dir, target)
     prune_checkpoints(run_dir, keep)
     return target
+
+
+def publish_model(run_dir: str | Path, checkpoint: str | Path) -> None:
+    """The run directory is a model directory: the model files of ``checkpoint``."""
+    for name in MODEL_FILES:
+        source = Path(checkpoint) / name
+        if source.is_file():
+            with atomic_path(Path(run_dir) / name) as tmp_file:
+                shutil.copyfile(source, tmp_file)
 
 
 def prune_checkpoints(run_dir: str | Path, keep: int) -> None:

@@ -175,9 +175,12 @@ def train(
     try:
         run, state = start_run(options, resume, world, model, train_set, val_set, save_weights)
         return _train(run, state, on_step, show_progress)
-    except BaseException:
-        if run is not None and state.last_saved is None:
-            _discard(run, new_paths)
+    except BaseException:  # inside start_run too: it writes run.json before it returns
+        if run is None or state.last_saved is None:
+            if run is not None and run.metrics is not None:
+                run.metrics.close()
+            if world.is_main:
+                _discard(Path(options.out), new_paths)
         raise
     finally:
         if run is not None:
@@ -191,16 +194,12 @@ def _new_run_paths(run_dir: Path) -> list[Path]:
     return [path for path in [*paths, run_dir] if not path.exists()]
 
 
-def _discard(run: Run, new_paths: list[Path]) -> None:
+def _discard(run_dir: Path, new_paths: list[Path]) -> None:
     """A new run that failed before its first checkpoint cannot be resumed: remove what it
     wrote, so that the same command can simply be run again."""
-    if run.metrics is not None:
-        run.metrics.close()
-    if not run.world.is_main:
-        return
     for path in new_paths:
         with contextlib.suppress(OSError):
-            if path == run.run_dir:
+            if path == run_dir:
                 path.rmdir()  # only if nothing else is in it (it comes last)
             elif path.is_dir():
                 shutil.rmtree(path)
@@ -353,6 +352,9 @@ def start_run(
         raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
     if train_set is None:
         train_set, val_set = _open_datasets(options)
+        if world.is_main and (val_set is None or len(val_set) == 0):
+            log(f"warning: --data {options.data}: the val split is empty; this run will not "
+                "validate (held-out bits per nucleotide)")
     if len(train_set) == 0:
         raise DnahnetError(f"--data {options.data}: the train split is empty")
     step_fragments = options.batch_size * options.grad_accum * world.world_size
@@ -375,9 +377,6 @@ def start_run(
         rc_augment=options.rc_augment,
     )
     fragment_length = int(getattr(train_set, "fragment_length", 0) or len(train_set[0]))
-    steps = total_steps(options, stream.global_batch, fragment_length)
-    warmup = options.warmup if options.warmup is not None else default_warmup(steps)
-    schedule = WarmupCosine(options.lr, warmup, steps, options.min_lr_ratio)
     optimizer = build_optimizer(model, options.lr, options.weight_decay)
 
     state = RunState()
@@ -390,6 +389,16 @@ def start_run(
                          last_saved=saved["step"], last_eval=saved["step"])
         if world.is_main:
             log(f"resuming {run_dir} from step {state.step} ({checkpoint.name})")
+            if not all((run_dir / name).is_file() for name in ckpt.MODEL_FILES):
+                ckpt.publish_model(run_dir, checkpoint)  # removed by hand or by a workflow
+    done_batch = state.samples_seen // state.step if state.step else None
+    steps = total_steps(options, stream.global_batch, fragment_length, state.step, done_batch)
+    if world.is_main and options.tokens is not None and done_batch not in (None,
+                                                                            stream.global_batch):
+        log(f"resume: the global batch is now {stream.global_batch} fragments (was "
+            f"{done_batch}); --tokens {options.tokens:,} takes {steps} steps in all")
+    warmup = options.warmup if options.warmup is not None else default_warmup(steps)
+    schedule = WarmupCosine(options.lr, warmup, steps, options.min_lr_ratio)
 
     metrics = None
     if world.is_main:

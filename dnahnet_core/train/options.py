@@ -106,6 +106,12 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
         saved = _current_names(json.loads(saved_path.read_text()))
         for limit in ("stop_after", "time_limit"):  # limits of the previous session only
             saved.pop(limit, None)
+        if "config" in values and values["config"] != saved.get("config"):
+            raise DnahnetError(
+                f"--config {values['config']}: a run's model cannot change on --resume "
+                f"(the run in {run_dir} is {saved.get('config')}); leave --config out, or "
+                "start a new run in another directory"
+            )
         if "max_steps" in values or "tokens" in values:  # a new length replaces the old one
             saved["max_steps"] = saved["tokens"] = None
         changed = [
@@ -114,6 +120,8 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
         ]
         if changed:
             log(f"resume: overriding the run's {', '.join(changed)}")
+        if "data" in values and values["data"] != saved.get("data"):
+            log(f"resume: training data {values['data']} (the run so far: {saved.get('data')})")
         saved.update(values)
         return TrainOptions.from_values(saved)
     if ckpt.latest_checkpoint(run_dir) is not None:
@@ -128,10 +136,18 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
     return TrainOptions.from_values(values)
 
 
-def total_steps(options: TrainOptions, global_batch: int, fragment_length: int) -> int:
-    """--max-steps, or the steps that --tokens takes at this global batch."""
+def total_steps(options: TrainOptions, global_batch: int, fragment_length: int,
+                done_steps: int = 0, done_batch: int | None = None) -> int:
+    """--max-steps, or the steps that --tokens takes at this global batch. A resumed run
+    whose global batch changed (--batch-size, --grad-accum, processes) keeps its
+    ``done_steps`` at the old ``done_batch`` and takes the rest of the nucleotides at the
+    new one."""
     if options.max_steps is not None and options.tokens is not None:
         raise DnahnetError("give --max-steps or --tokens, not both")
     if options.tokens is not None:
-        return max(1, math.ceil(options.tokens / (global_batch * fragment_length)))
+        per_step = global_batch * fragment_length
+        if done_steps and done_batch and done_batch != global_batch:
+            left = options.tokens - done_steps * done_batch * fragment_length
+            return done_steps + max(0, math.ceil(left / per_step))
+        return max(1, math.ceil(options.tokens / per_step))
     return options.max_steps if options.max_steps is not None else DEFAULT_MAX_STEPS
