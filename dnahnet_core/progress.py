@@ -148,6 +148,9 @@ def counter(
             yield advance
         finally:
             stopped.set()
+        with lock:  # a log that heard of the work hears that it ended
+            if plain and logged != started:
+                report(time.perf_counter())
 
 
 def _plain_line(description: str, kind: str, done: int, total: int | None, rate_text: str,

@@ -236,7 +236,8 @@ def two_genomes(tmp_path_factory):
 
 def test_chunk_coordinates_equal_the_segments_bed(two_genomes, tmp_path):
     options = [*TINY, "--context", 384]  # and the default batch size of both
-    assert run(["segments", two_genomes, *options, "-o", tmp_path / "chunks.bed"]) == 0
+    assert run(["segments", two_genomes, *options, "--stride", 384, "-o",
+                tmp_path / "chunks.bed"]) == 0  # embed tiles like likelihood: stride = context
     bed = [line.split("\t") for line in (tmp_path / "chunks.bed").read_text().splitlines()]
     for stage in (1, 2):
         out = tmp_path / f"chunks{stage}.npz"
