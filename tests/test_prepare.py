@@ -349,6 +349,7 @@ def test_an_empty_split_and_a_genome_without_fragments_are_warned_about(tmp_path
                                   "whole, and 3 genome(s) at --val-fraction 0.01 gave it none")
     assert warnings[1].startswith("warning: 1 genome(s) gave no fragment (shorter than "
                                   "--fragment-length 8192")
+    assert warnings[1].endswith("every window filtered): phage_phiX174")  # genome = file
     assert warnings == [line for line in (out / "summary.txt").read_text().splitlines()
                         if line.startswith("warning: ")]
     quiet = invoke(PHAGES["lambda"], "--out", tmp_path / "q", "--val-fraction", "0",

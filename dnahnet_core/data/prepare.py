@@ -242,6 +242,7 @@ def _manifest(options, merger: _Merger, selector, splits: dict, command) -> dict
     settings.pop("workers")
     settings.pop("skip_bad")
     filters = dict(merger.counts)
+    filters["genomes_without_fragments"] = [row[1] for row in merger.genome_rows if not row[6]]
     filters["max_n_fraction"] = options.max_n_fraction
     filters["dedup"] = "canonical (fragment or reverse complement), first occurrence kept"
     if selector is not None:
@@ -329,8 +330,11 @@ def _warnings(manifest: dict) -> list[str]:
             )
     unused = manifest["genomes"] - sum(entry["genomes"] for entry in splits.values())
     if unused > 0:
+        names = manifest["filters"].get("genomes_without_fragments", [])
+        named = f": {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}" if names else ""
         warnings.append(
             f"warning: {unused} genome(s) gave no fragment (shorter than --fragment-length "
             f"{manifest['fragment_length']} with tails dropped, or every window filtered)"
+            + named
         )
     return warnings
