@@ -166,14 +166,6 @@ def read_records(run: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def markov_baseline(data: Path, fragments: int) -> dict:
-    """Uniform, order-0 and order-5 Markov bits/nt on the validation fragments that evaluate
-    scores (``dnahnet_core.data.markov.split_baselines``, as `dnahnet evaluate` prints)."""
-    from dnahnet_core.data.markov import split_baselines
-
-    return split_baselines(data, "val", fragments)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     out = args.out
@@ -182,6 +174,7 @@ def main(argv=None) -> None:
     data = args.data or prepare(args.genomes, out, args.fragment_length, runner)
 
     from dnahnet_core.data.dataset import FragmentDataset
+    from dnahnet_core.data.markov import split_baselines
 
     fragment_length = FragmentDataset(data, "train").fragment_length
     plans = plan([m.strip() for m in args.models.split(",") if m.strip()], args.budget,
@@ -221,7 +214,7 @@ def main(argv=None) -> None:
                 f"check-{name}", "check-model", "--model", str(run), *check, "--device", "cpu",
                 "-o", str(report), *shlex.split(args.check_args))
             p["check"] = json.loads(report.read_text())
-    baselines = markov_baseline(data, args.eval_fragments)
+    baselines = split_baselines(data, "val", args.eval_fragments)  # what evaluate scores
     result = {
         "budget": args.budget,
         "flops_rule": f"training FLOPs = {TRAIN_FLOPS_PER_FORWARD} x forward FLOPs per nt "
@@ -274,6 +267,8 @@ def _check_cells(check: dict | None) -> list[str]:
 
 
 def table(result: dict) -> str:
+    from dnahnet_core.data.markov import highest_markov
+
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for p in result["models"]:
         cells = [p["model"], f"{p['parameters'] / 1e6:.2f} M",
@@ -282,7 +277,7 @@ def table(result: dict) -> str:
                  *_check_cells(p.get("check")), f"{p['train_seconds']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     base = result["val_baselines"]
-    markov = next(k for k in base if k.startswith("markov_order_") and k != "markov_order_0")
+    markov, order = highest_markov(base)
     checks = [p["check"] for p in result["models"] if p.get("check")]
     check_base = ["1.00", "0.5", "0.5", "2.0"]
     if checks:
@@ -296,13 +291,15 @@ def table(result: dict) -> str:
             "2.0; Markov " + _cell(bits.get(markov), 4),
         ]
     lines.append("| trivial baselines | | | | | | 2.0 uniform; order-"
-                 f"{markov.rsplit('_', 1)[1]} Markov {_cell(base[markov], 4)} | "
+                 f"{order} Markov {_cell(base[markov], 4)} | "
                  + " | ".join(check_base) + " | |")
     return "\n".join(lines) + "\n"
 
 
 def plot(result: dict, path: Path) -> None:
     import matplotlib
+
+    from dnahnet_core.data.markov import highest_markov
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -312,11 +309,10 @@ def plot(result: dict, path: Path) -> None:
         xs = [c["training_flops"] for c in p["curve"]]
         ys = [c["bpb"] for c in p["curve"]]
         axes.plot(xs, ys, marker="o", label=f"{p['model']} ({p['parameters'] / 1e6:.2f} M)")
-    base = result["val_baselines"]
-    markov = next(k for k in base if k.startswith("markov_order_") and k != "markov_order_0")
+    markov, order = highest_markov(result["val_baselines"])
     axes.axhline(2.0, color="grey", linestyle=":", label="uniform (2 bits)")
-    axes.axhline(base[markov], color="grey", linestyle="--",
-                 label=f"order-{markov.rsplit('_', 1)[1]} Markov")
+    axes.axhline(result["val_baselines"][markov], color="grey", linestyle="--",
+                 label=f"order-{order} Markov")
     axes.axvline(result["budget"], color="black", linewidth=0.8)
     axes.set_xlabel("training FLOPs (3 x analytic forward FLOPs x nt)")
     axes.set_ylabel("validation bits per nucleotide")

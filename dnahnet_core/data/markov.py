@@ -137,15 +137,23 @@ def dataset_baselines(train_set, scored_set, fragments: int, *, order: int = MAR
     }
 
 
+def highest_markov(baselines: dict) -> tuple[str, int]:
+    """The key (``markov_order_K``) and the order K of the highest-order Markov chain among
+    ``baselines``: the one a model's bits per nucleotide has to beat."""
+    key = max((k for k in baselines if k.startswith("markov_order_")),
+              key=lambda k: int(k.rsplit("_", 1)[1]))
+    return key, int(key.rsplit("_", 1)[1])
+
+
 def baseline_lines(baselines: dict) -> list[str]:
     """``split_baselines``' numbers as text, one line each, for logs and reports."""
     if not baselines:
         return ["baselines: none (the dataset has no training split to count them on)"]
-    order = next(k for k in baselines if k.startswith("markov_order_") and k != "markov_order_0")
+    key, order = highest_markov(baselines)
     lines = [
         f"baselines on the same positions: uniform {baselines['uniform']:.4f}, "
-        f"order-0 {baselines['markov_order_0']:.4f}, order-{order.rsplit('_', 1)[1]} Markov "
-        f"{baselines[order]:.4f} bits per nucleotide (counted on "
+        f"order-0 {baselines['markov_order_0']:.4f}, order-{order} Markov "
+        f"{baselines[key]:.4f} bits per nucleotide (counted on "
         f"{baselines['markov_fit_nucleotides']:,} nt of the training split)"
     ]
     if baselines["n_positions"]:

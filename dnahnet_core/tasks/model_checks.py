@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dnahnet_core.alphabet import ALPHABET, N, encode, reverse_complement_tokens
-from dnahnet_core.data.markov import MarkovModel, markov_bits
+from dnahnet_core.data.markov import MarkovModel, highest_markov, markov_bits
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.annotations import AnnotatedGenome, Feature
 from dnahnet_core.tasks.classification_metrics import auroc_with_interval
@@ -853,11 +853,11 @@ def format_report(report: dict) -> str:
                     f"{_interval(blank['periodicity_ci95'])} (base composition alone)"
                 )
         bits = report["bits_per_nucleotide"]
-        order = next(k for k in bits if k.startswith("markov_order_") and k != "markov_order_0")
+        key, order = highest_markov(bits)
         lines.append(
             f"bits per nucleotide: model {_fmt(bits['model'], 4)}; baselines: uniform 2.0000, "
-            f"order-0 {_fmt(bits['markov_order_0'], 4)}, order-{order.rsplit('_', 1)[1]} Markov "
-            f"{_fmt(bits[order], 4)} ({bits['nucleotides']:,} nt)"
+            f"order-0 {_fmt(bits['markov_order_0'], 4)}, order-{order} Markov "
+            f"{_fmt(bits[key], 4)} ({bits['nucleotides']:,} nt)"
         )
     if "snvs" in report:
         snvs = report["snvs"]

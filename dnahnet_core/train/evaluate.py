@@ -101,9 +101,9 @@ def evaluate_dataset(
 ) -> dict:
     """``evaluate_split`` on a split of a prepared dataset (``dnahnet prepare``), with the
     uniform and Markov bits per nucleotide of the same fragments under ``baselines``
-    (``data.markov.split_baselines``)."""
+    (``data.markov.dataset_baselines``)."""
     from dnahnet_core.data.dataset import FragmentDataset
-    from dnahnet_core.data.markov import split_baselines
+    from dnahnet_core.data.markov import dataset_baselines
 
     data = Path(data)
     if not data.is_dir():
@@ -117,5 +117,5 @@ def evaluate_dataset(
     with counter("fragments", f"evaluating {split}", total) as advance:
         result = evaluate_split(network, dataset, batch_size=batch_size, device=device,
                                 precision=chosen, max_fragments=max_fragments, on_batch=advance)
-    result["baselines"] = split_baselines(data, split, total)
+    result["baselines"] = dataset_baselines(FragmentDataset(data, "train"), dataset, total)
     return result

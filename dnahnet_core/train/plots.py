@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dnahnet_core.data.markov import highest_markov
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_path, check_output_file
 from dnahnet_core.io.figures import figure_format
@@ -59,11 +60,10 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
             ax_loss.plot(*_series(val, "bpb", x), color=colour, linestyle="--", marker="o",
                          markersize=3, label=f"{label} val")
         baseline = next((r for r in records if r.get("kind") == "baseline"), None)
-        markov = [k for k in baseline or {} if k.startswith("markov_order_")]
-        if markov:  # the highest order: the baseline the validation curve has to beat
-            order = max(markov, key=lambda k: int(k.rsplit("_", 1)[1]))
-            ax_loss.axhline(baseline[order], color=colour, linestyle=":", linewidth=1,
-                            label=f"{label} val, order-{order.rsplit('_', 1)[1]} Markov")
+        if baseline is not None:  # the chain the validation curve has to beat
+            key, order = highest_markov(baseline)
+            ax_loss.axhline(baseline[key], color=colour, linestyle=":", linewidth=1,
+                            label=f"{label} val, order-{order} Markov")
         targets.update(_target_ratios(run_dir))
         stage = 0
         styles = ["-", "--", ":", "-."]
