@@ -26,6 +26,7 @@ import torch
 from dnahnet_core.device import keep_freed_memory
 from dnahnet_core.model import build_model, load_config, load_model
 from dnahnet_core.model.flops import flops_per_nucleotide
+from dnahnet_core.train.precision import autocast
 
 BASE = "transformer-small"
 MODELS = [BASE, "dnahnet-small", "default", "mamba2-small"]
@@ -46,7 +47,9 @@ def sync(device: torch.device) -> None:
 
 def forward_seconds(model, tokens, precision: str) -> tuple[float, list[float]]:
     device = tokens.device
-    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, precision == "bf16"):
+    # as the commands run it: fp32 on CUDA is IEEE float32 (no TF32 in Triton's or cuDNN's
+    # products), set for the rest of the process at the first fp32 pass
+    with torch.inference_mode(), autocast(device, precision):
         sync(device)
         start = time.perf_counter()
         out = model(tokens)

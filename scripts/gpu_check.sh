@@ -218,8 +218,8 @@ pytest_summary() {  # the summary line of a pytest log, and its SKIPPED reasons
 step_gpu_tests() {
     local log="$WORK/gpu-tests.log" status
     # not the slow interpreter checks: the fast-path step's business, and minutes here
-    "$PY" -m pytest -p no:cacheprovider -rs -m "not slow" tests/test_fast_path.py 2>&1 |
-        tee "$log"
+    "$PY" -m pytest -p no:cacheprovider -rs -v -p tests.failures_at_once -m "not slow" \
+        tests/test_fast_path.py 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     { echo "\`pytest tests/test_fast_path.py\`:"; pytest_summary "$log" | fence; } | body
     [ "$status" = 0 ] || return 1
@@ -238,8 +238,8 @@ step_suite() {
         workers=(-n "${PYTEST_WORKERS:-8}")
     fi
     # test_gpu_check.py runs this script: not from inside it
-    "$PY" -m pytest -p no:cacheprovider -rs -m "not slow" "${workers[@]}" \
-        --ignore=tests/test_gpu_check.py 2>&1 | tee "$log"
+    "$PY" -m pytest -p no:cacheprovider -rs -p tests.failures_at_once -m "not slow" \
+        "${workers[@]}" --ignore=tests/test_gpu_check.py 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     { echo "\`pytest -m \"not slow\" ${workers[*]}\` ($([ "$DRY_RUN" = 1 ] && echo 'CPU only' ||
         echo 'CUDA visible')):"; pytest_summary "$log" | fence; } | body
@@ -277,8 +277,21 @@ sys.exit(0 if finite and (run / "model.safetensors").exists() else 1)
 PY
 }
 
+smoke_one() {  # one preset's run; prints its table row (a failure's row says so)
+    local preset=$1 prep=$2 steps=$3 start=$SECONDS
+    if "$PY" -m dnahnet_cli train --data "$prep" --config "$preset" --out "$WORK/smoke-$preset" \
+        --max-steps "$steps" --batch-size 2 --device "$DEVICE" --precision bf16 \
+        --log-every 1 --eval-every "$steps" --eval-fragments 4 --save-every "$steps" \
+        >"$WORK/smoke-$preset.log" 2>&1; then
+        run_summary "$WORK/smoke-$preset" "$preset" "$((SECONDS - start))"
+    else
+        echo "| $preset | $((SECONDS - start)) | **failed** (see the log) | | | | | |"
+        return 1
+    fi
+}
+
 step_smoke() {
-    local prep presets steps rc=0 start seconds
+    local prep presets steps rc=0 jobs preset
     prep=$(prepared_data) || return 1
     if [ "$QUICK" = 1 ]; then
         presets="dnahnet-tiny"; steps=2
@@ -286,24 +299,28 @@ step_smoke() {
         presets=$("$PY" -c "from dnahnet_core.model.config import list_presets; \
 print(' '.join(list_presets()))"); steps=4
     fi
+    # on a GPU most of a short run is Triton compiling on the CPU: run presets side by side
+    jobs=${SMOKE_JOBS:-$([ "$DRY_RUN" = 1 ] && echo 1 || echo 4)}
     {
         echo "\`dnahnet train --config PRESET --max-steps $steps --batch-size 2 --device $DEVICE" \
-            "--precision bf16\` on the bundled test genomes (2,048-nt fragments):"
+            "--precision bf16\` on the bundled test genomes (2,048-nt fragments), $jobs at a" \
+            "time (seconds: each run's wall time, Triton compiling included):"
         echo
         echo "| preset | seconds | steps | train loss | val bpb | nt/s (last) | compression | finite |"
         echo "|---|---|---|---|---|---|---|---|"
     } | body
     for preset in $presets; do
-        start=$SECONDS
-        if "$PY" -m dnahnet_cli train --data "$prep" --config "$preset" --out "$WORK/smoke-$preset" \
-            --max-steps "$steps" --batch-size 2 --device "$DEVICE" --precision bf16 \
-            --log-every 1 --eval-every "$steps" --eval-fragments 4 --save-every "$steps"; then
-            seconds=$((SECONDS - start))
-            run_summary "$WORK/smoke-$preset" "$preset" "$seconds" | body || rc=1
-        else
-            echo "| $preset | $((SECONDS - start)) | **failed** (see the log) | | | | | |" | body
-            rc=1
-        fi
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+        { smoke_one "$preset" "$prep" "$steps"; echo $? >"$WORK/smoke-$preset.rc"; } \
+            >"$WORK/smoke-$preset.row" &
+    done
+    wait
+    for preset in $presets; do  # rows and logs in the presets' order
+        [ "$(cat "$WORK/smoke-$preset.rc" 2>/dev/null)" = 0 ] || rc=1
+        [ -s "$WORK/smoke-$preset.row" ] ||
+            echo "| $preset | | **no result** | | | | | |" >"$WORK/smoke-$preset.row"
+        body <"$WORK/smoke-$preset.row"
+        echo "== $preset"; cat "$WORK/smoke-$preset.log"
     done
     return $rc
 }
@@ -461,6 +478,15 @@ PY
 if [ "${1:-}" = "--internal-step" ]; then
     STEP=$2
     cd "$REPO" || exit 1
+    # Triton's kernel tuning (docs/gpu.md). The correctness steps take mamba-ssm's
+    # deterministic mode: one config per kernel instead of autotuning ~11 (each compiled on
+    # the CPU), and its backward reductions in a fixed order. The speed steps autotune,
+    # keeping the results on disk for their later processes. A value set outside is kept.
+    case $STEP in
+        gpu-tests|smoke|torchrun|suite) export MAMBA_DETERMINISTIC=${MAMBA_DETERMINISTIC:-1} ;;
+        inference|lengths|train-speed)
+            export TRITON_CACHE_AUTOTUNING=${TRITON_CACHE_AUTOTUNING:-1} ;;
+    esac
     "step_${STEP//-/_}"
     exit $?
 fi

@@ -23,8 +23,9 @@
 #   --minutes M     minutes of training in this call (default 6: with install, data and
 #                   probe it fits one 10-minute device call)
 #   --tokens T      the schedule's length in nucleotides (default: see 3.)
-#   --batch-size B  fragments per step of a new run (default 32; halved while the probe
-#                   runs out of GPU memory)
+#   --batch-size B  fragments per step of a new run (default 8; halved while the probe
+#                   runs out of GPU memory). The first GPU run, at 32, took 400 steps in 4
+#                   minutes and its boundaries learned no codon periodicity (docs/training.md)
 #   --lr LR         peak learning rate (default 2e-3, the card's)
 #   --run DIR       the run folder (default runs/gpu-default; it stays while the machine does)
 #   --inputs DIR    the genomes (default .gpu_data)
@@ -37,7 +38,7 @@ PARTS=gpu-default.tar.gz.part-
 die() { echo "gpu_train_default: error: $*" >&2; exit 2; }
 say() { echo "gpu_train_default: $*" >&2; }
 
-DRY_RUN=0 MINUTES=6 TOKENS="" BATCH=32 LR=2e-3 RUN=runs/gpu-default INPUTS=.gpu_data OUT=""
+DRY_RUN=0 MINUTES=6 TOKENS="" BATCH=8 LR=2e-3 RUN=runs/gpu-default INPUTS=.gpu_data OUT=""
 while [ $# -gt 0 ]; do
     case $1 in
         --dry-run) DRY_RUN=1 ;;
@@ -73,6 +74,8 @@ trap 'exit 143' TERM
 LOG="$WORK/gpu-train.log"
 exec > >(tee -a "$LOG") 2>&1
 export PYTHONUNBUFFERED=1
+# the probe's Triton autotuning, kept on disk, spares the training run minutes of it
+export TRITON_CACHE_AUTOTUNING=${TRITON_CACHE_AUTOTUNING:-1}
 dnahnet() { "$PYTHON" -m dnahnet_cli "$@"; }
 
 if [ "$DRY_RUN" = 1 ]; then

@@ -5,11 +5,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from dnahnet_core.train.precision import exact_fp32
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO / "dnahnet_core" / "demo_data"
 TEST_DATA = REPO / "tests" / "data"
 
 torch.set_num_threads(1)  # tests run two workers on two cores
+# fp32 on CUDA is IEEE float32, as `--precision fp32` sets it up; Triton reads this when it
+# compiles a kernel, so it must hold before any test runs one (no effect on a CPU)
+exact_fp32()
 
 
 def leftovers(directory: str | os.PathLike) -> list[str]:

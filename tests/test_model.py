@@ -147,9 +147,15 @@ def test_a_mamba_layer_in_cpu_blocks_equals_one_pass():
 
 @pytest.mark.parametrize("length", [16, 50, 100])
 @pytest.mark.parametrize("block", [None, 4, 16])
-def test_sliding_window_attention_equals_dense_reference(length, block):
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_sliding_window_attention_equals_dense_reference(length, block, layout, monkeypatch):
+    from dnahnet_core.model import attention
     from dnahnet_core.model.attention import attention_reference, sliding_window_attention
 
+    if layout == "transposed":  # as CUDA's flash and memory-efficient kernels return it
+        sdpa = attention.F.scaled_dot_product_attention
+        monkeypatch.setattr(attention.F, "scaled_dot_product_attention", lambda *a, **k: (
+            sdpa(*a, **k).transpose(1, 2).contiguous().transpose(1, 2)))
     torch.manual_seed(0)
     q, k, v = (torch.randn(2, 3, length, 8) for _ in range(3))
     pos = torch.arange(length)[None].expand(2, -1)

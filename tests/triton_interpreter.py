@@ -5,12 +5,17 @@ CPU tensors, every kernel executed by Triton's numpy interpreter, so a machine w
 GPU can tell whether dnahnet calls the kernels right (arguments, layouts, states, the
 gated norm, their backward passes). It says nothing about speed or bf16 rounding on a GPU.
 
-    PYTHONPATH=SITE python tests/triton_interpreter.py [fp32 dnahnet-tiny 512]
+    PYTHONPATH=SITE python tests/triton_interpreter.py [--tf32] [fp32 dnahnet-tiny 512]
 
 SITE holds mamba_ssm installed as scripts/gpu_check.sh installs it (its __init__ trimmed);
 triton must be importable. With no arguments it runs CHECKS, the set that
 `gpu_check.sh --dry-run` and tests/test_fast_path.py use. Exit 0 when every check passes.
 The interpreter is slow: keep the models tiny and the sequences short.
+
+--tf32 rounds the float32 operands of every `tl.dot` to TF32 (10 mantissa bits), as an
+NVIDIA GPU's tensor cores do: mamba-ssm's kernels leave `tl.dot` at Triton's default input
+precision, which is TF32 on CUDA, so its "fp32" fast path multiplies in TF32 there while the
+interpreter, by default, multiplies in full float32.
 """
 
 from __future__ import annotations
@@ -23,6 +28,31 @@ from pathlib import Path
 
 # (check, preset, nt): ~2 min each on one core
 CHECKS = (("fp32", "dnahnet-tiny", 512), ("incremental", "dnahnet-tiny", 512))
+
+
+def tf32(values):
+    """float32 values rounded to TF32's 10 mantissa bits (to nearest, ties away from 0)."""
+    import numpy as np
+
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+def emulate_tf32_dot() -> None:
+    """Make the interpreter's tl.dot multiply float32 operands in TF32, as a GPU does."""
+    import numpy as np
+    from triton.runtime import interpreter
+
+    create_dot = interpreter.InterpreterBuilder.create_dot
+
+    def create_dot_tf32(self, a, b, d, input_precision, max_num_imprecise_acc):
+        if (a.data.dtype == np.float32 and b.data.dtype == np.float32
+                and str(input_precision).endswith(".TF32")):
+            a = interpreter.TensorHandle(tf32(a.data), a.dtype.scalar)
+            b = interpreter.TensorHandle(tf32(b.data), b.dtype.scalar)
+        return create_dot(self, a, b, d, input_precision, max_num_imprecise_acc)
+
+    interpreter.InterpreterBuilder.create_dot = create_dot_tf32
 
 
 def enable() -> None:
@@ -55,9 +85,13 @@ def enable() -> None:
 
 
 def main(argv: list[str]) -> int:
+    emulate = "--tf32" in argv
+    argv = [a for a in argv if a != "--tf32"]
     checks = [(argv[0], argv[1], int(argv[2]))] if argv else CHECKS
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     enable()
+    if emulate:
+        emulate_tf32_dot()
     import test_fast_path
 
     for check, preset, length in checks:

@@ -91,7 +91,8 @@ def sliding_window_attention(q, k, v, window: int, block: int | None = None,
                 values.transpose(-1, -2).reshape(b, h * n, window + block, d),
                 attn_mask=mask,
             )
-            outputs.append(out.view(b, h, n * block, d))
+            # reshape: CUDA's SDPA kernels return a transposed, non-contiguous layout
+            outputs.append(out.reshape(b, h, n * block, d))
     return torch.cat(outputs, dim=2)[:, :, :t]
 
 

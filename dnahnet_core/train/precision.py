@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -21,8 +22,24 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return name
 
 
+def exact_fp32() -> None:
+    """Make fp32 on CUDA IEEE float32, as on a CPU, for the rest of the process.
+
+    mamba-ssm's Triton kernels leave `tl.dot` at Triton's default precision, which on NVIDIA
+    tensor cores is TF32 (10 mantissa bits: a relative error of about 4e-4 in the SSD scan,
+    against 1e-6 for the pure path), and cuDNN's convolutions allow TF32 by default. Triton
+    reads TRITON_F32_DEFAULT when it compiles a kernel, so a kernel compiled earlier in the
+    process keeps its precision; a value the user set (e.g. tf32, for speed) is kept.
+    """
+    os.environ.setdefault("TRITON_F32_DEFAULT", "ieee")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")  # cuBLAS: IEEE (torch's default)
+
+
 def autocast(device: torch.device, precision: str):
-    """A context that runs the forward pass in ``precision`` (fp32: a no-op)."""
+    """A context that runs the forward pass in ``precision`` (fp32: IEEE float32)."""
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if device.type == "cuda":
+        exact_fp32()
     return contextlib.nullcontext()
