@@ -203,7 +203,7 @@ interpreted_fast_path() {
     echo "- no CUDA: mamba-ssm's kernels ran in Triton's interpreter on the CPU against the" \
         "pure path (\`tests/triton_interpreter.py\`; fp32: log-probs, boundaries, gradients):" |
         body
-    PYTHONPATH="$path" "$PY" tests/triton_interpreter.py | sed 's/^/  - /' |
+    PYTHONPATH="$path" "$PY" tests/triton_interpreter.py | sed '/^$/d; s/^/  - /' |
         tee -a "$WORK/$STEP.md"
     [ "${PIPESTATUS[0]}" = 0 ] || {
         echo "**mamba-ssm's kernels in Triton's interpreter disagree with the pure path**" \
@@ -218,10 +218,12 @@ pytest_summary() {  # the summary line of a pytest log, and its SKIPPED reasons
 step_gpu_tests() {
     local log="$WORK/gpu-tests.log" status
     # not the slow interpreter checks: the fast-path step's business, and minutes here
-    "$PY" -m pytest -p no:cacheprovider -rs -v -p tests.failures_at_once -m "not slow" \
+    # -s: the checks print their measured differences (the report keeps them)
+    "$PY" -m pytest -p no:cacheprovider -rs -v -s -p tests.failures_at_once -m "not slow" \
         tests/test_fast_path.py 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
-    { echo "\`pytest tests/test_fast_path.py\`:"; pytest_summary "$log" | fence; } | body
+    { echo "\`pytest tests/test_fast_path.py\`:"; { grep "^agreement " "$log"; pytest_summary "$log"; } |
+        fence; } | body
     [ "$status" = 0 ] || return 1
     if [ "$DRY_RUN" = 0 ] && grep -q "^SKIPPED" "$log"; then
         echo "**FAIL: GPU tests were skipped on a GPU machine** (mamba_ssm or CUDA missing)" | body
@@ -483,9 +485,14 @@ if [ "${1:-}" = "--internal-step" ]; then
     # the CPU), and its backward reductions in a fixed order. The speed steps autotune,
     # keeping the results on disk for their later processes. A value set outside is kept.
     case $STEP in
-        gpu-tests|smoke|torchrun|suite) export MAMBA_DETERMINISTIC=${MAMBA_DETERMINISTIC:-1} ;;
+        gpu-tests|smoke|torchrun|suite)
+            export MAMBA_DETERMINISTIC=${MAMBA_DETERMINISTIC:-1}
+            [ "$DRY_RUN" = 1 ] || echo "- mamba-ssm kernels: MAMBA_DETERMINISTIC=$MAMBA_DETERMINISTIC" \
+                "(1: one configuration per kernel, reductions in a fixed order)" | body ;;
         inference|lengths|train-speed)
-            export TRITON_CACHE_AUTOTUNING=${TRITON_CACHE_AUTOTUNING:-1} ;;
+            export TRITON_CACHE_AUTOTUNING=${TRITON_CACHE_AUTOTUNING:-1}
+            [ "$DRY_RUN" = 1 ] || echo "- mamba-ssm kernels: autotuned," \
+                "TRITON_CACHE_AUTOTUNING=$TRITON_CACHE_AUTOTUNING" | body ;;
     esac
     "step_${STEP//-/_}"
     exit $?

@@ -102,6 +102,17 @@ def _decisions_that_differ(a: dict, b: dict) -> float:
     return differ / sum(m.numel() for m in a["masks"])
 
 
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.float() - b.float()).abs().max())
+
+
+def _report(what: str, **measured: float) -> None:
+    """One line of measured differences, before the asserts judge them (gpu_check.sh runs
+    pytest with -s, so the numbers are in its report whether the test passes or not)."""
+    print(f"\nagreement {what}: " + ", ".join(f"{k} {v:.2e}" for k, v in measured.items()),
+          flush=True)
+
+
 def _grad_error(grads: dict, reference: dict) -> float:
     """The largest relative error over parameters, ||g - g_ref|| / ||g_ref||."""
     return max(float((grads[n] - g).norm() / g.norm().clamp(min=1e-12)) for n, g in
@@ -119,6 +130,10 @@ def check_fp32_agreement(device: str, preset: str = "dnahnet-small", length: int
     tokens = _tokens(batch, length, 1, device)
     fast = _run(model, tokens, "fp32", pure=False, grad=True)
     pure = _run(model, tokens, "fp32", pure=True, grad=True)
+    _report(f"fp32 {preset} {batch}x{length}", logp=_max_diff(fast["logp"], pure["logp"]),
+            probs=max(_max_diff(a, b) for a, b in zip(fast["probs"], pure["probs"])),
+            decisions_differ=_decisions_that_differ(fast, pure),
+            grad_rel_error=_grad_error(fast["grads"], pure["grads"]))
     torch.testing.assert_close(fast["logp"], pure["logp"], rtol=1e-3, atol=1e-3)
     for pf, pp, mf, mp in zip(fast["probs"], pure["probs"], fast["masks"], pure["masks"],
                               strict=True):
@@ -140,6 +155,11 @@ def check_bf16_agreement(device: str, preset: str = "dnahnet-small", length: int
 
     def logp_error(r):
         return float((r["logp"] - exact["logp"]).abs().mean())
+
+    for name, r in (("fast", fast), ("pure", pure)):
+        _report(f"bf16 {preset} {batch}x{length}, {name} vs exact fp32",
+                logp_mean=logp_error(r), decisions_differ=_decisions_that_differ(r, exact),
+                grad_rel_error=_grad_error(r["grads"], exact["grads"]))
 
     assert logp_error(fast) <= 2 * logp_error(pure) + 1e-4
     assert _decisions_that_differ(fast, exact) <= 2 * _decisions_that_differ(pure, exact) + 1e-3
@@ -163,6 +183,7 @@ def check_incremental_agreement(device: str, preset: str = "dnahnet-small",
             steps.append(state.next_logits)
             state = model(tokens[:, t : t + 1], state=state, return_state=True).state
     joined = torch.cat([first.logits, second.logits, torch.stack(steps, 1)], 1)
+    _report(f"incremental {preset} {batch}x{length}", logits=_max_diff(joined, full.logits))
     torch.testing.assert_close(joined, full.logits, rtol=1e-3, atol=1e-3)
     for s_full, s_a, s_b in zip(full.stages, first.stages, second.stages, strict=True):
         joined_mask = torch.cat([s_a.boundary_mask, s_b.boundary_mask], 1)

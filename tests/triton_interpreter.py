@@ -5,7 +5,7 @@ CPU tensors, every kernel executed by Triton's numpy interpreter, so a machine w
 GPU can tell whether dnahnet calls the kernels right (arguments, layouts, states, the
 gated norm, their backward passes). It says nothing about speed or bf16 rounding on a GPU.
 
-    PYTHONPATH=SITE python tests/triton_interpreter.py [--tf32] [fp32 dnahnet-tiny 512]
+    PYTHONPATH=SITE python tests/triton_interpreter.py [--tf32] [fp32 dnahnet-tiny 512 [BATCH]]
 
 SITE holds mamba_ssm installed as scripts/gpu_check.sh installs it (its __init__ trimmed);
 triton must be importable. With no arguments it runs CHECKS, the set that
@@ -87,16 +87,16 @@ def enable() -> None:
 def main(argv: list[str]) -> int:
     emulate = "--tf32" in argv
     argv = [a for a in argv if a != "--tf32"]
-    checks = [(argv[0], argv[1], int(argv[2]))] if argv else CHECKS
+    checks = [(argv[0], argv[1], int(argv[2]), *map(int, argv[3:4]))] if argv else CHECKS
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     enable()
     if emulate:
         emulate_tf32_dot()
     import test_fast_path
 
-    for check, preset, length in checks:
+    for check, preset, length, *batch in checks:
         getattr(test_fast_path, f"check_{check}_agreement")("cpu", preset, length=length,
-                                                            batch=1)
+                                                            batch=batch[0] if batch else 1)
         print(f"{check} {preset} {length}: the fast path agrees with the pure path", flush=True)
     return 0
 
