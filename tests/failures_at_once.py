@@ -22,4 +22,4 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.failed and terminal is not None:
         terminal.write_line(f"\nFAILED {report.nodeid} ({report.when}), at once:")
         terminal.write_line(report.longreprtext)
-        terminal._tw.flush()  # a log read through a pipe would otherwise wait for the buffer
+        terminal.flush()  # a log read through a pipe would otherwise wait for the buffer

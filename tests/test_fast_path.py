@@ -153,18 +153,16 @@ def check_bf16_agreement(device: str, preset: str = "dnahnet-small", length: int
     fast = _run(model, tokens, "bf16", pure=False, grad=True)
     pure = _run(model, tokens, "bf16", pure=True, grad=True)
 
-    def logp_error(r):
-        return float((r["logp"] - exact["logp"]).abs().mean())
-
-    for name, r in (("fast", fast), ("pure", pure)):
-        _report(f"bf16 {preset} {batch}x{length}, {name} vs exact fp32",
-                logp_mean=logp_error(r), decisions_differ=_decisions_that_differ(r, exact),
-                grad_rel_error=_grad_error(r["grads"], exact["grads"]))
-
-    assert logp_error(fast) <= 2 * logp_error(pure) + 1e-4
-    assert _decisions_that_differ(fast, exact) <= 2 * _decisions_that_differ(pure, exact) + 1e-3
-    assert (_grad_error(fast["grads"], exact["grads"])
-            <= 2 * _grad_error(pure["grads"], exact["grads"]) + 1e-3)
+    errors = {name: {"logp_mean": float((r["logp"] - exact["logp"]).abs().mean()),
+                     "decisions_differ": _decisions_that_differ(r, exact),
+                     "grad_rel_error": _grad_error(r["grads"], exact["grads"])}
+              for name, r in (("fast", fast), ("pure", pure))}
+    for name, measured in errors.items():
+        _report(f"bf16 {preset} {batch}x{length}, {name} vs exact fp32", **measured)
+    fast_error, pure_error = errors["fast"], errors["pure"]
+    assert fast_error["logp_mean"] <= 2 * pure_error["logp_mean"] + 1e-4
+    assert fast_error["decisions_differ"] <= 2 * pure_error["decisions_differ"] + 1e-3
+    assert fast_error["grad_rel_error"] <= 2 * pure_error["grad_rel_error"] + 1e-3
 
 
 def check_incremental_agreement(device: str, preset: str = "dnahnet-small",

@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -623,14 +624,15 @@ def test_a_new_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_pat
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
 
 
-def test_fp32_on_cuda_means_ieee_float32_and_a_users_choice_is_kept(monkeypatch):
+def test_fp32_on_cuda_means_ieee_float32_and_a_users_choice_is_kept(monkeypatch, request):
     """mamba-ssm's Triton products default to TF32 on a GPU (a relative error of ~4e-4 in
     the SSD scan, measured in Triton's interpreter with TF32 rounding); fp32 turns that off."""
     from dnahnet_core.train import precision
 
     monkeypatch.delenv("TRITON_F32_DEFAULT", raising=False)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
-    matmul_precision = torch.get_float32_matmul_precision()
+    request.addfinalizer(partial(torch.set_float32_matmul_precision,
+                                 torch.get_float32_matmul_precision()))
     torch.set_float32_matmul_precision("high")  # TF32 allowed
     for device, name in ((torch.device("cpu"), "fp32"), (torch.device("cuda"), "bf16")):
         with warnings.catch_warnings():  # without a GPU: "CUDA is not available"
@@ -642,7 +644,6 @@ def test_fp32_on_cuda_means_ieee_float32_and_a_users_choice_is_kept(monkeypatch)
     assert os.environ["TRITON_F32_DEFAULT"] == "ieee"
     assert not torch.backends.cudnn.allow_tf32
     assert torch.get_float32_matmul_precision() == "highest"
-    torch.set_float32_matmul_precision(matmul_precision)
     monkeypatch.setenv("TRITON_F32_DEFAULT", "tf32")  # the user's own choice, for speed
     precision.exact_fp32()
     assert os.environ["TRITON_F32_DEFAULT"] == "tf32"

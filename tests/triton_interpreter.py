@@ -26,8 +26,8 @@ import sys
 import types
 from pathlib import Path
 
-# (check, preset, nt): ~2 min each on one core
-CHECKS = (("fp32", "dnahnet-tiny", 512), ("incremental", "dnahnet-tiny", 512))
+# (check, preset, nt, batch): ~2 min each on one core
+CHECKS = (("fp32", "dnahnet-tiny", 512, 1), ("incremental", "dnahnet-tiny", 512, 1))
 
 
 def tf32(values):
@@ -87,16 +87,17 @@ def enable() -> None:
 def main(argv: list[str]) -> int:
     emulate = "--tf32" in argv
     argv = [a for a in argv if a != "--tf32"]
-    checks = [(argv[0], argv[1], int(argv[2]), *map(int, argv[3:4]))] if argv else CHECKS
+    checks = [(argv[0], argv[1], int(argv[2]), int(argv[3]) if len(argv) > 3 else 1)
+              ] if argv else CHECKS
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     enable()
     if emulate:
         emulate_tf32_dot()
     import test_fast_path
 
-    for check, preset, length, *batch in checks:
+    for check, preset, length, batch in checks:
         getattr(test_fast_path, f"check_{check}_agreement")("cpu", preset, length=length,
-                                                            batch=batch[0] if batch else 1)
+                                                            batch=batch)
         print(f"{check} {preset} {length}: the fast path agrees with the pure path", flush=True)
     return 0
 
