@@ -5,16 +5,22 @@ temporary names and the directories made for them, write through links."""
 from __future__ import annotations
 
 import os
+import pathlib
+import signal
 import stat
+import tempfile
+import threading
 
 import pytest
 
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import (
+    Terminated,
     atomic_directory,
     atomic_open,
     atomic_path,
     check_output_file,
+    on_sigterm,
     output_directory,
     output_group,
     user_message,
@@ -189,3 +195,86 @@ def test_the_current_directory_is_never_replaced_even_when_empty(tmp_path, monke
     with output_directory(".") as here:  # filled in place: an empty one is fine
         (here / "a.tsv").write_text("a\n")
     assert listing(tmp_path) == ["a.tsv"]
+
+
+# A stop (SIGTERM here; Ctrl-C is blocked the same way) sent at the worst moment: right
+# after a call that creates or renames something returns, before the next line runs.
+STOP_MOMENTS = {
+    "after the temporary file is created": (tempfile, "mkstemp"),
+    "after the temporary directory is created": (tempfile, "mkdtemp"),
+    "after a missing parent is created": (pathlib.Path, "mkdir"),
+    "after an output is renamed into place": (os, "replace"),
+}
+
+
+@pytest.fixture
+def stop_after(monkeypatch):
+    """``stop_after(moment)``: the first call of that function sends this process SIGTERM
+    (raised as ``Terminated`` in ``on_sigterm``) as soon as it returns."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+
+    def arm(moment: str) -> None:
+        owner, name = STOP_MOMENTS[moment]
+        original = getattr(owner, name)
+        calls = []
+
+        def then_stop(*args, **kwargs):
+            result = original(*args, **kwargs)
+            if not calls:
+                calls.append(name)
+                signal.raise_signal(signal.SIGTERM)
+            return result
+
+        monkeypatch.setattr(owner, name, then_stop)
+
+    return arm
+
+
+@pytest.mark.parametrize("moment", [
+    "after the temporary file is created", "after a missing parent is created",
+])
+def test_a_stop_while_a_file_output_is_set_up_leaves_nothing(tmp_path, stop_after, moment):
+    """The CI failure of 2026-11-22: Ctrl-C between mkstemp and the name's registration
+    left the temporary file and the directories made for it."""
+    stop_after(moment)
+    with pytest.raises(Terminated), on_sigterm():
+        with atomic_open(tmp_path / "new" / "dir" / "ll.tsv") as handle:
+            handle.write("never reached\n")
+    assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("moment", [
+    "after the temporary directory is created", "after a missing parent is created",
+])
+def test_a_stop_while_a_directory_output_is_set_up_leaves_nothing(tmp_path, stop_after, moment):
+    stop_after(moment)
+    with pytest.raises(Terminated), on_sigterm():
+        with atomic_directory(tmp_path / "new" / "report") as report:
+            (report / "never.tsv").write_text("x\n")
+    assert listing(tmp_path) == []
+
+
+def test_a_stop_during_an_output_groups_commit_waits_for_all_of_it(tmp_path, stop_after):
+    with pytest.raises(Terminated), on_sigterm(), output_group():
+        for name in ("ranking.tsv", "metrics.json"):
+            with atomic_open(tmp_path / name) as handle:
+                handle.write(f"{name}\n")
+        stop_after("after an output is renamed into place")
+    assert listing(tmp_path) == ["metrics.json", "ranking.tsv"]  # both: never one alone
+
+
+def test_a_stop_while_replacing_a_directory_keeps_the_users_or_the_new_one(tmp_path, stop_after):
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "mine.txt").write_text("mine\n")
+    with pytest.raises(Terminated), on_sigterm():
+        with atomic_directory(report, overwrite=True) as new:
+            (new / "summary.tsv").write_text("new\n")
+            stop_after("after an output is renamed into place")
+    assert listing(tmp_path) == ["report", "report/summary.tsv"]  # replaced whole
+    stop_after("after an output is renamed into place")  # the user's moved aside...
+    with pytest.raises(Terminated), on_sigterm():
+        with output_directory(report, overwrite=True) as run:
+            (run / "step.txt").write_text("partial\n")
+    assert listing(tmp_path) == ["report", "report/summary.tsv"]  # ...and put back

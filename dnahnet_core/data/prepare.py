@@ -178,7 +178,6 @@ def prepare(
             options.representatives_only,
         )
     with atomic_directory(out, overwrite, inputs) as root:
-        _make_readable(root)
         merger = _Merger(root, options, selector)
         for problem in problems:
             merger.skip(problem)
@@ -205,13 +204,6 @@ def prepare(
             json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8"
         )
     return manifest
-
-
-def _make_readable(directory: Path) -> None:
-    """mkdtemp makes the directory private; give it the permissions of a normal mkdir."""
-    umask = os.umask(0)
-    os.umask(umask)
-    directory.chmod(0o777 & ~umask)
 
 
 def _select_files(files: list[Path], selector, merger: _Merger) -> list[Path]:

@@ -9,7 +9,10 @@
   names go, and so do the parent directories this command made for ``-o`` (only
   if they are still empty).
 - Temporary names are removed on errors, Ctrl-C and SIGTERM (``on_sigterm`` turns
-  the signal into an exception so every ``with`` block unwinds).
+  the signal into an exception so every ``with`` block unwinds). A stop waits while a
+  temporary name is being created and registered, and while outputs are being renamed
+  into place (``stops_deferred``): arriving in between, it would leave a name nobody
+  knows of, or half of an output group.
 - ``-o`` naming a symbolic link writes through to the link's target; the link stays.
 - ``-`` is standard output for text outputs (``atomic_open``).
 - Errors name the user's path, never the temporary one (``display_path``); an OS
@@ -109,6 +112,32 @@ def on_sigterm() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def stops_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then arrive as usual (main thread).
+
+    Blocked, not ignored: a signal sent meanwhile is delivered when the block ends, so
+    the exception it raises leaves the block's assignments done. Keep blocks short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def make_temporary_directory(user: str, prefix: str, directory: Path | None = None) -> Path:
+    """A new private directory (in ``directory``, or the system's temporary one),
+    registered for cleanup under the user's name ``user`` before any stop can arrive."""
+    with stops_deferred():
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
+        register_temporary(path, user)
+    return path
 
 
 def _umask() -> int:
@@ -243,6 +272,8 @@ def _cannot_write(user: str, error: OSError) -> DnahnetError:
 
 
 def _temporary_beside(target: Path, user: str, suffix: str, directory: bool = False) -> Path:
+    """A new temporary name beside ``target``, registered for cleanup (call with stops
+    deferred: until it is registered, only the caller knows it)."""
     try:
         if directory:
             name = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -299,8 +330,9 @@ def output_group() -> Iterator[None]:
             _remove_created(created)
         raise
     _group.pop()
-    for tmp, target, user, _created in pending:
-        _commit_file(tmp, target, user)
+    with stops_deferred():  # all of them or none
+        for tmp, target, user, _created in pending:
+            _commit_file(tmp, target, user)
 
 
 @contextlib.contextmanager
@@ -325,23 +357,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 raise _cannot_write(user, error) from None
             raise
         return
-    created = _make_parents(target.parent, user)
+    created: list[Path] = []
+    tmp = None
     try:
-        tmp = _temporary_beside(target, user, suffix="".join(target.suffixes))
-    except BaseException:
-        _remove_created(created)
-        raise
-    try:
+        with stops_deferred():
+            created = _make_parents(target.parent, user)
+            tmp = _temporary_beside(target, user, suffix="".join(target.suffixes))
         yield tmp
         if _group:
             _group[-1].append((tmp, target, user, created))
             return
-        _commit_file(tmp, target, user)
+        with stops_deferred():
+            _commit_file(tmp, target, user)
     except BaseException as error:
-        tmp.unlink(missing_ok=True)
-        forget_temporary(tmp)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+            forget_temporary(tmp)
         _remove_created(created)
-        if _write_error(error, tmp):
+        if tmp is not None and _write_error(error, tmp):
             raise _cannot_write(user, error) from None
         raise
 
@@ -397,6 +430,18 @@ def check_output_directory(
     return target
 
 
+def _move_aside(target: Path) -> Path:
+    """Rename the directory ``target`` to a new hidden name beside it (call with stops
+    deferred); the caller renames it back, or removes it once replaced."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    try:
+        os.replace(target, aside)
+    except OSError:
+        aside.rmdir()
+        raise
+    return aside
+
+
 @contextlib.contextmanager
 def atomic_directory(
     path: str | os.PathLike, overwrite: bool = False, inputs: tuple = ()
@@ -410,37 +455,43 @@ def atomic_directory(
     target = check_output_directory(path, overwrite, inputs)
     if target.resolve() == Path.cwd().resolve():  # renaming '.' is impossible
         raise DnahnetError(f"{user}: is the current directory; give the new directory's name")
-    created = _make_parents(target.parent, user)
+    created: list[Path] = []
+    tmp = old = None
     try:
-        tmp = _temporary_beside(target, user, suffix="", directory=True)
-    except BaseException:
-        _remove_created(created)
-        raise
-    try:
+        with stops_deferred():
+            created = _make_parents(target.parent, user)
+            tmp = _temporary_beside(target, user, suffix="", directory=True)
         yield tmp
-        try:
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old",
-                                            dir=target.parent))
-                register_temporary(old, user)
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-                forget_temporary(old)
-            else:
-                os.replace(tmp, target)
-        except OSError as error:
-            raise _cannot_write(user, error) from None
-        forget_temporary(tmp)
+        with stops_deferred():  # the user's directory is never left moved aside
+            try:
+                if target.exists():
+                    old = _move_aside(target)
+                    try:
+                        os.replace(tmp, target)
+                    except OSError:
+                        os.replace(old, target)
+                        old = None
+                        raise
+                    register_temporary(old, user)  # replaced: removed even if stopped now
+                else:
+                    os.replace(tmp, target)
+            except OSError as error:
+                raise _cannot_write(user, error) from None
+            forget_temporary(tmp)
     except BaseException as error:
-        shutil.rmtree(tmp, ignore_errors=True)
-        forget_temporary(tmp)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            forget_temporary(tmp)
         _remove_created(created)
-        if _write_error(error, tmp) or (
+        if tmp is not None and (_write_error(error, tmp) or (
             isinstance(error, OSError) and str(error.filename or "").startswith(f"{tmp}/")
-        ):
+        )):
             raise _cannot_write(user, error) from None
         raise
+    finally:
+        if old is not None:  # the directory that was replaced
+            shutil.rmtree(old, ignore_errors=True)
+            forget_temporary(old)
 
 
 @contextlib.contextmanager
@@ -457,16 +508,12 @@ def output_directory(
     user = str(path)
     target = check_output_directory(path, overwrite, advice=advice)
     old = None
-    if target.is_dir() and any(target.iterdir()):
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-        os.replace(target, old)
+    created: list[Path] = []
     try:
-        created = _make_parents(target, user)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    try:
+        with stops_deferred():  # the user's directory is never left moved aside
+            if target.is_dir() and any(target.iterdir()):
+                old = _move_aside(target)
+            created = _make_parents(target, user)
         yield target
     except BaseException:
         if old is not None:  # what this run wrote goes, the user's directory comes back

@@ -16,11 +16,15 @@ import os
 import shutil
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.io.atomic import end_command, register_input, register_temporary
+from dnahnet_core.io.atomic import (
+    end_command,
+    make_temporary_directory,
+    register_input,
+    register_temporary,
+)
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -62,8 +66,7 @@ def input_path(path: str | os.PathLike) -> Path:
 
 
 def _copy_stream(opener, user: str) -> Path:
-    directory = Path(tempfile.mkdtemp(prefix="dnahnet-input-"))
-    register_temporary(directory, user)
+    directory = make_temporary_directory(user, prefix="dnahnet-input-")
     copy = directory / "input"
     register_temporary(copy, user)
     source = opener()

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from dnahnet_core.io.atomic import (
     atomic_path,
     forget_temporary,
     is_special,
-    register_temporary,
+    make_temporary_directory,
     resolve_output,
     user_message,
 )
@@ -240,10 +239,9 @@ def vcf_output(path: str | os.PathLike | None) -> Iterator:
     target = resolve_output(path)  # a link is written through, like every output
     special = is_special(target)  # a named pipe or device: no file to rename, no index
     with atomic_path(path) as compressed:
-        workdir = Path(tempfile.mkdtemp(
-            prefix=f".{target.name}.", dir=None if special else compressed.parent
-        ))
-        register_temporary(workdir, str(path))
+        workdir = make_temporary_directory(
+            str(path), prefix=f".{target.name}.", directory=None if special else compressed.parent
+        )
         try:
             plain = workdir / "plain.vcf"
             with open(plain, "w") as handle:
