@@ -133,12 +133,12 @@ def _first_flips(reference: dict, other: dict) -> list[int | None]:
     return firsts
 
 
-def _assert_close_before(firsts: list[int | None], fast: torch.Tensor, pure: torch.Tensor,
-                         **tolerance) -> None:
-    """``fast`` and ``pure`` [b, L, ...] agree in each row before its first flip."""
+def _assert_close_before(firsts: list[int | None], actual: torch.Tensor,
+                         expected: torch.Tensor, **tolerance) -> None:
+    """``actual`` and ``expected`` [b, L, ...] agree in each row before its first flip."""
     for row, first in enumerate(firsts):
-        end = fast.shape[1] if first is None else first
-        torch.testing.assert_close(fast[row, :end], pure[row, :end], **tolerance)
+        end = actual.shape[1] if first is None else first
+        torch.testing.assert_close(actual[row, :end], expected[row, :end], **tolerance)
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -234,7 +234,9 @@ def _manifest(options, merger: _Merger, selector, splits: dict, command) -> dict
     settings.pop("workers")
     settings.pop("skip_bad")
     filters = dict(merger.counts)
-    filters["genomes_without_fragments"] = [row[1] for row in merger.genome_rows if not row[6]]
+    filters["genomes_without_fragments"] = [
+        genome_id for _, genome_id, *_, fragments in merger.genome_rows if not fragments
+    ]
     filters["max_n_fraction"] = options.max_n_fraction
     filters["dedup"] = "canonical (fragment or reverse complement), first occurrence kept"
     if selector is not None:
