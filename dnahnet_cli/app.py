@@ -10,6 +10,7 @@ import contextlib
 import errno
 import importlib
 import os
+import signal
 import sys
 
 import typer
@@ -123,42 +124,23 @@ def _out_of_memory(error: BaseException) -> bool:
 def run(argv: list[str] | None = None) -> int:
     """Run one command line and return its exit status.
 
-    Every error a user can cause ends as one ``dnahnet: error: ...`` line on stderr:
-    usage errors (exit 2), ``DnahnetError`` and OS errors on their files (exit 1),
-    SIGTERM (exit 143), running out of memory (exit 1). Ctrl-C exits 130 without a line,
-    as it does inside a command. Temporary names are removed whatever happens.
+    Every error a user can cause ends as one ``dnahnet: error: ...`` line on stderr
+    (``_ending``). Temporary names are removed whatever happens.
     """
-    from typer._click.exceptions import NoArgsIsHelpError
-
-    from dnahnet_core.io.atomic import Terminated, end_command, on_sigterm
+    from dnahnet_core.interrupts import stops_raise
+    from dnahnet_core.io.atomic import end_command
 
     argv = sys.argv[1:] if argv is None else list(argv)
     code, message = 0, None
     try:
-        with on_sigterm():
+        with stops_raise():
             result = app(args=argv, prog_name="dnahnet", standalone_mode=False)
         code = result if isinstance(result, int) else 0
-    except NoArgsIsHelpError as error:
-        sys.stderr.write(error.format_message() + "\n")
-        code = 2
-    except typer.TyperException as error:  # click's usage errors
-        code, message = getattr(error, "exit_code", 2), _usage_message(error)
-    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C: the terminal shows it; no line
-        code = 130
-    except DnahnetError as error:
-        code, message = 1, str(error)
-    except OSError as error:
-        if error.errno == errno.EPIPE:
-            _silence_stdout()
-            code = 1
-        else:
-            code, message = 1, describe_os_error(error)
-    except (MemoryError, RuntimeError) as error:  # a window or batch too large to hold
-        if not _out_of_memory(error):
+    except BaseException as error:
+        ending = _ending(error)
+        if ending is None:  # a bug: its traceback shows
             raise
-        code, message = 1, OUT_OF_MEMORY
-    except Terminated:
-        code, message = 143, "terminated (SIGTERM); temporary files removed"
+        code, message = ending
     finally:
         end_command()
     if message is not None:
@@ -167,6 +149,39 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(error_line(message))
         sys.stderr.flush()
     return code
+
+
+def _ending(error: BaseException) -> tuple[int, str | None] | None:
+    """The exit status and error line of a command that raised ``error``; None for a bug.
+
+    A stop comes first, whatever exception it became: Ctrl-C exits 130 without a line
+    (the terminal shows it), SIGTERM 143. Then usage errors (exit 2), ``DnahnetError``
+    and OS errors on the user's files (exit 1), and running out of memory (exit 1).
+    """
+    from typer._click.exceptions import NoArgsIsHelpError
+
+    from dnahnet_core.interrupts import Terminated, stop_received
+
+    stop = stop_received()
+    if stop == signal.SIGINT or isinstance(error, (typer.Abort, KeyboardInterrupt)):
+        return 130, None
+    if stop == signal.SIGTERM or isinstance(error, Terminated):
+        return 143, "terminated (SIGTERM); temporary files removed"
+    if isinstance(error, NoArgsIsHelpError):
+        sys.stderr.write(error.format_message() + "\n")
+        return 2, None
+    if isinstance(error, typer.TyperException):  # click's usage errors
+        return getattr(error, "exit_code", 2), _usage_message(error)
+    if isinstance(error, DnahnetError):
+        return 1, str(error)
+    if isinstance(error, OSError):
+        if error.errno == errno.EPIPE:
+            _silence_stdout()
+            return 1, None
+        return 1, describe_os_error(error)
+    if _out_of_memory(error):  # a window or batch too large to hold
+        return 1, OUT_OF_MEMORY
+    return None
 
 
 def main() -> None:

@@ -1,8 +1,16 @@
-"""Ctrl-C in a process that loads torch and starts worker processes.
+"""Stops (Ctrl-C, SIGTERM) in a process that loads torch and starts worker processes.
 
-Ctrl-C ends a command with status 130 and no traceback (``dnahnet_cli.app.run``). Two
-places would otherwise break that: torch's own start-up, and worker processes, which a
-terminal's Ctrl-C reaches too (it goes to the whole foreground process group).
+Ctrl-C ends a command with status 130 and no traceback, SIGTERM with 143 and one line
+(``dnahnet_cli.app.run``); both raise an exception in the main thread so that every
+``with`` block unwinds and temporary names go. What would otherwise break that:
+
+- torch's own start-up (``hold_ctrl_c_while_torch_loads``);
+- worker processes, which a terminal's Ctrl-C reaches too: it goes to the whole
+  foreground process group (``workers_ignore_ctrl_c``);
+- a library whose C code calls back into Python, catches the stop's exception there and
+  raises one of its own (safetensors loading weights through torch raises ValueError):
+  the stop is remembered (``stop_received``), so it still ends the command as a stop;
+- a stop between two steps that must happen together (``stops_deferred``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,12 @@ from collections.abc import Iterator
 
 RETRY_SECONDS = 0.05
 
+_received: list[int] = []  # the stop signals of the running command (``stops_raise``)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived; raised in the main thread so cleanup code runs (not an Exception)."""
+
 
 def _torch_is_loading() -> bool:
     torch = sys.modules.get("torch")
@@ -25,7 +39,13 @@ def _interrupt(signum, frame) -> None:
     if _torch_is_loading():  # try again shortly, until torch has loaded
         threading.Timer(RETRY_SECONDS, signal.raise_signal, (signum,)).start()
         return
+    _received.append(signum)
     raise KeyboardInterrupt
+
+
+def _terminate(signum, frame) -> None:
+    _received.append(signum)
+    raise Terminated
 
 
 def hold_ctrl_c_while_torch_loads() -> None:
@@ -39,6 +59,47 @@ def hold_ctrl_c_while_torch_loads() -> None:
     """
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _interrupt)
+
+
+@contextlib.contextmanager
+def stops_raise() -> Iterator[None]:
+    """Within the block SIGTERM raises ``Terminated`` and Ctrl-C ``KeyboardInterrupt``
+    (held while torch loads), and ``stop_received`` names the first stop (main thread
+    only). A Ctrl-C ignored when the block begins stays ignored."""
+    _received.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
+    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupt):
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_received() -> int | None:
+    """The first stop signal received in the last ``stops_raise`` block, if any."""
+    return _received[0] if _received else None
+
+
+@contextlib.contextmanager
+def stops_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then arrive as usual (main thread).
+
+    Blocked, not ignored: a signal sent meanwhile is delivered when the block ends, so
+    the exception it raises leaves the block's assignments done. Keep blocks short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ A few cases need a real process (SIGTERM, standard input); they are at the end.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -930,6 +931,54 @@ def test_a_stopped_run_ends_cleanly_and_removes_what_it_created(template, tmp_pa
         assert stderr == b""
     assert changes(before, snapshot(work)) == []
     assert leftovers(str(scratch)) == []
+
+
+@contextlib.contextmanager
+def stop_inside_torch(stop: int):
+    """Send ``stop`` inside the Python code torch's C++ calls back while safetensors loads
+    weights (the second ``UntypedStorage.__getitem__``): torch clears the stop's exception
+    there and raises ValueError ("could not determine the shape ...") instead."""
+    calls = []
+
+    def profile(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and code.co_name == "__getitem__" and code.co_filename.endswith(
+            os.path.join("torch", "storage.py")
+        ):
+            calls.append(code)
+            if len(calls) == 2:
+                signal.raise_signal(stop)
+
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+
+
+@pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_that_a_library_turns_into_its_own_error_is_still_a_stop(
+    workspace, capfd, stop, code
+):
+    """CI once printed that ValueError's traceback for a Ctrl-C while a model loaded."""
+    from safetensors.torch import load_file
+
+    from dnahnet_cli.app import run
+    from dnahnet_core.interrupts import stops_raise
+
+    with pytest.raises(ValueError, match="could not determine the shape"):
+        with stops_raise(), stop_inside_torch(stop):
+            load_file(workspace / "models" / "good" / "model.safetensors")
+    before = snapshot(workspace)
+    with stop_inside_torch(stop):
+        status = run(["likelihood", "phix.fa.gz", "--model", "models/good", "-o", "new/ll.tsv"])
+    assert status == code
+    stderr = capfd.readouterr().err.encode()
+    if stop == signal.SIGTERM:
+        assert "terminated" in one_error_line(stderr)
+    else:
+        assert stderr == b""
+    assert changes(before, snapshot(workspace)) == []
 
 
 def test_dash_and_dev_stdin_read_standard_input(template, tmp_path):

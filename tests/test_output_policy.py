@@ -14,13 +14,12 @@ import threading
 import pytest
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.interrupts import Terminated, stops_raise
 from dnahnet_core.io.atomic import (
-    Terminated,
     atomic_directory,
     atomic_open,
     atomic_path,
     check_output_file,
-    on_sigterm,
     output_directory,
     output_group,
     user_message,
@@ -210,7 +209,7 @@ STOP_MOMENTS = {
 @pytest.fixture
 def stop_after(monkeypatch):
     """``stop_after(moment)``: the first call of that function sends this process SIGTERM
-    (raised as ``Terminated`` in ``on_sigterm``) as soon as it returns."""
+    (raised as ``Terminated`` in ``stops_raise``) as soon as it returns."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
 
@@ -238,7 +237,7 @@ def test_a_stop_while_a_file_output_is_set_up_leaves_nothing(tmp_path, stop_afte
     """The CI failure of 2026-11-22: Ctrl-C between mkstemp and the name's registration
     left the temporary file and the directories made for it."""
     stop_after(moment)
-    with pytest.raises(Terminated), on_sigterm():
+    with pytest.raises(Terminated), stops_raise():
         with atomic_open(tmp_path / "new" / "dir" / "ll.tsv") as handle:
             handle.write("never reached\n")
     assert listing(tmp_path) == []
@@ -249,14 +248,14 @@ def test_a_stop_while_a_file_output_is_set_up_leaves_nothing(tmp_path, stop_afte
 ])
 def test_a_stop_while_a_directory_output_is_set_up_leaves_nothing(tmp_path, stop_after, moment):
     stop_after(moment)
-    with pytest.raises(Terminated), on_sigterm():
+    with pytest.raises(Terminated), stops_raise():
         with atomic_directory(tmp_path / "new" / "report") as report:
             (report / "never.tsv").write_text("x\n")
     assert listing(tmp_path) == []
 
 
 def test_a_stop_during_an_output_groups_commit_waits_for_all_of_it(tmp_path, stop_after):
-    with pytest.raises(Terminated), on_sigterm(), output_group():
+    with pytest.raises(Terminated), stops_raise(), output_group():
         for name in ("ranking.tsv", "metrics.json"):
             with atomic_open(tmp_path / name) as handle:
                 handle.write(f"{name}\n")
@@ -268,13 +267,13 @@ def test_a_stop_while_replacing_a_directory_keeps_the_users_or_the_new_one(tmp_p
     report = tmp_path / "report"
     report.mkdir()
     (report / "mine.txt").write_text("mine\n")
-    with pytest.raises(Terminated), on_sigterm():
+    with pytest.raises(Terminated), stops_raise():
         with atomic_directory(report, overwrite=True) as new:
             (new / "summary.tsv").write_text("new\n")
             stop_after("after an output is renamed into place")
     assert listing(tmp_path) == ["report", "report/summary.tsv"]  # replaced whole
     stop_after("after an output is renamed into place")  # the user's moved aside...
-    with pytest.raises(Terminated), on_sigterm():
+    with pytest.raises(Terminated), stops_raise():
         with output_directory(report, overwrite=True) as run:
             (run / "step.txt").write_text("partial\n")
     assert listing(tmp_path) == ["report", "report/summary.tsv"]  # ...and put back

@@ -8,8 +8,8 @@
 - Nothing is deleted that the command did not create: on failure the temporary
   names go, and so do the parent directories this command made for ``-o`` (only
   if they are still empty).
-- Temporary names are removed on errors, Ctrl-C and SIGTERM (``on_sigterm`` turns
-  the signal into an exception so every ``with`` block unwinds). A stop waits while a
+- Temporary names are removed on errors, Ctrl-C and SIGTERM (``interrupts.stops_raise``
+  turns the signal into an exception so every ``with`` block unwinds). A stop waits while a
   temporary name is being created and registered, and while outputs are being renamed
   into place (``stops_deferred``): arriving in between, it would leave a name nobody
   knows of, or half of an output group.
@@ -28,15 +28,14 @@ import contextlib
 import errno
 import os
 import shutil
-import signal
 import stat
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from dnahnet_core.errors import DnahnetError
+from dnahnet_core.interrupts import stops_deferred
 
 STDOUT = "-"
 # errors of a write with no file name attached (write(2) does not know the path)
@@ -47,10 +46,6 @@ _temporaries: dict[str, str] = {}
 _display: dict[str, str] = {}
 _inputs: set[str] = set()  # real paths of this command's input files (never overwritten)
 _group: list[list] = []  # stack of open output groups (pending commits)
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived; raised in the main thread so cleanup code runs (not an Exception)."""
 
 
 def display_path(path: str | os.PathLike) -> str:
@@ -95,40 +90,6 @@ def remove_temporaries() -> None:
             with contextlib.suppress(OSError):
                 path.unlink()
         _temporaries.pop(internal, None)
-
-
-@contextlib.contextmanager
-def on_sigterm() -> Iterator[None]:
-    """Within the block SIGTERM raises ``Terminated`` (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, _raise)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def stops_deferred() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block ends, then arrive as usual (main thread).
-
-    Blocked, not ignored: a signal sent meanwhile is delivered when the block ends, so
-    the exception it raises leaves the block's assignments done. Keep blocks short.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def make_temporary_directory(user: str, prefix: str, directory: Path | None = None) -> Path:
