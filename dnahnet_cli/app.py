@@ -186,8 +186,6 @@ def _ending(error: BaseException) -> tuple[int, str | None] | None:
 
 def main() -> None:
     from dnahnet_core.device import keep_freed_memory
-    from dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads
 
     keep_freed_memory()
-    hold_ctrl_c_while_torch_loads()
     sys.exit(run())

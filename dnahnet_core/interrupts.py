@@ -4,7 +4,7 @@ Ctrl-C ends a command with status 130 and no traceback, SIGTERM with 143 and one
 (``dnahnet_cli.app.run``); both raise an exception in the main thread so that every
 ``with`` block unwinds and temporary names go. What would otherwise break that:
 
-- torch's own start-up (``hold_ctrl_c_while_torch_loads``);
+- torch's own start-up (``stops_raise`` holds Ctrl-C while torch is imported);
 - worker processes, which a terminal's Ctrl-C reaches too: it goes to the whole
   foreground process group (``workers_ignore_ctrl_c``);
 - a library whose C code calls back into Python, catches the stop's exception there and
@@ -48,30 +48,23 @@ def _terminate(signum, frame) -> None:
     raise Terminated
 
 
-def hold_ctrl_c_while_torch_loads() -> None:
-    """Ctrl-C raises KeyboardInterrupt as usual, except while torch is being imported:
-    then it waits until the import is over.
-
-    A KeyboardInterrupt raised while torch's C++ start-up calls back into Python ends
-    in ``std::terminate`` (SIGABRT, "terminate called after throwing an instance of
-    pybind11::error_already_set"), not in the command's usual exit. Main thread only;
-    a process started with Ctrl-C ignored (a shell script's background job) keeps it so.
-    """
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _interrupt)
-
-
 @contextlib.contextmanager
 def stops_raise() -> Iterator[None]:
-    """Within the block SIGTERM raises ``Terminated`` and Ctrl-C ``KeyboardInterrupt``
-    (held while torch loads), and ``stop_received`` names the first stop (main thread
-    only). A Ctrl-C ignored when the block begins stays ignored."""
+    """Within the block SIGTERM raises ``Terminated`` and Ctrl-C ``KeyboardInterrupt``, and
+    ``stop_received`` names the first stop (main thread only).
+
+    Ctrl-C waits while torch is being imported: a KeyboardInterrupt raised while torch's
+    C++ start-up calls back into Python ends in ``std::terminate`` (SIGABRT, "terminate
+    called after throwing an instance of pybind11::error_already_set"), not in the
+    command's usual exit. A Ctrl-C ignored when the block begins (a shell script's
+    background job) stays ignored.
+    """
     _received.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate)}
-    if signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _interrupt):
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
     try:
         yield

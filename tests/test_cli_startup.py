@@ -100,21 +100,21 @@ def test_a_real_ctrl_c_during_start_up_is_status_130_and_leaves_nothing(tmp_path
 HELD_CTRL_C = """
 import signal, sys, time, types
 from importlib.machinery import ModuleSpec
-from dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads
-hold_ctrl_c_while_torch_loads()
-torch = types.ModuleType("torch")
-torch.__spec__ = ModuleSpec("torch", None)
-torch.__spec__._initializing = True  # what importlib sets while a module's code runs
-sys.modules["torch"] = torch
-signal.raise_signal(signal.SIGINT)
-time.sleep(0.5)
-print("held while torch loads", flush=True)
-torch.__spec__._initializing = False
-try:
-    time.sleep(5)
-    print("never interrupted")
-except KeyboardInterrupt:
-    print("interrupted once torch has loaded")
+from dnahnet_core.interrupts import stops_raise
+with stops_raise():
+    torch = types.ModuleType("torch")
+    torch.__spec__ = ModuleSpec("torch", None)
+    torch.__spec__._initializing = True  # what importlib sets while a module's code runs
+    sys.modules["torch"] = torch
+    signal.raise_signal(signal.SIGINT)
+    time.sleep(0.5)
+    print("held while torch loads", flush=True)
+    torch.__spec__._initializing = False
+    try:
+        time.sleep(5)
+        print("never interrupted")
+    except KeyboardInterrupt:
+        print("interrupted once torch has loaded")
 """
 
 
@@ -148,8 +148,8 @@ def test_a_ctrl_c_while_workers_start_is_delivered_afterwards():
 
 def test_an_ignored_ctrl_c_stays_ignored():
     """A shell script's background job starts with SIGINT ignored."""
-    code = ("import signal\nfrom dnahnet_core.interrupts import hold_ctrl_c_while_torch_loads\n"
-            "hold_ctrl_c_while_torch_loads()\nsignal.raise_signal(signal.SIGINT)\nprint('ok')")
+    code = ("import signal\nfrom dnahnet_core.interrupts import stops_raise\n"
+            "with stops_raise():\n    signal.raise_signal(signal.SIGINT)\nprint('ok')")
     done = _python(code, ctrl_c=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
 
