@@ -47,10 +47,12 @@ class ModelSource:
 
 
 def ready_model(
-    model: ModelSource | torch.nn.Module, device: str | torch.device = "auto"
+    model: ModelSource | torch.nn.Module, device: str | torch.device | None = "auto"
 ) -> tuple[torch.nn.Module, torch.device]:
-    """The model on its device in eval mode, and that device (``auto``: CUDA when present)."""
-    target = device if isinstance(device, torch.device) else resolve_device(device)
+    """The model on the device it will run on, in eval mode, and that device (``auto`` or
+    None: CUDA when present). A loaded module is moved there: a CPU-built model given to a
+    library function on a GPU machine runs on the GPU, with its inputs."""
+    target = device if isinstance(device, torch.device) else resolve_device(device or "auto")
     if isinstance(model, ModelSource):
         return model.load(target), target
     return model.to(target).eval(), target

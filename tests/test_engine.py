@@ -11,7 +11,15 @@ import torch
 from dnahnet_core.alphabet import encode, reverse_complement_tokens
 from dnahnet_core.io.fasta import load_genome
 from dnahnet_core.model import build_model, load_config
-from dnahnet_core.tasks.engine import Engine, Site, forward_windows, sequence_log_likelihoods
+from dnahnet_core.tasks.engine import (
+    Engine,
+    Site,
+    Substitution,
+    forward_windows,
+    sequence_log_likelihoods,
+    stitched_predictions,
+    stream_substitutions,
+)
 from dnahnet_core.tasks.windows import centred_window, substituted_window, window_tokens
 
 DEMO = Path(__file__).resolve().parent.parent / "dnahnet_core" / "demo_data"
@@ -169,3 +177,31 @@ def test_windows_clip_wrap_and_keep_length(contig):
     left = 5000 - win.start
     np.testing.assert_array_equal(ins[left + 4 :], contig[5001 : 5001 + W - left - 4])
     np.testing.assert_array_equal(dele[left + 1 :], contig[5004 : 5004 + W - left - 1])
+
+
+RUNNERS = {
+    "forward_windows": lambda m, t: list(forward_windows(m, [t], "cpu")),
+    "sequence_log_likelihoods": lambda m, t: sequence_log_likelihoods(m, [t], "cpu"),
+    "stitched_predictions": lambda m, t: stitched_predictions(m, t, context=128, device="cpu"),
+    "stream_substitutions": lambda m, t: stream_substitutions(
+        m, t, [Substitution(50, encode("T"), "x")], tile=128, downstream=16, device="cpu"),
+    "Engine": lambda m, t: list(Engine(m, "cpu").score([Site(t, [t[::-1].copy()], "x")])),
+}
+
+
+@pytest.mark.parametrize("runner", sorted(RUNNERS))
+def test_every_runner_puts_the_model_where_it_computes(runner, contig, monkeypatch):
+    """The GPU suite (2026-11-23): segments and embeddings called with a model built on the
+    CPU and device auto sent their inputs to the GPU and left the model on the CPU. Every
+    runner now moves the model to its device and into eval mode (``ready_model``)."""
+    moved = []
+    to = torch.nn.Module.to
+
+    def spy(module, *args, **kwargs):
+        moved.append((module, torch.device(args[0] if args else kwargs["device"])))
+        return to(module, *args, **kwargs)
+
+    model = build_model(load_config("dnahnet-tiny"), seed=0).train()
+    monkeypatch.setattr(torch.nn.Module, "to", spy)
+    RUNNERS[runner](model, contig[:300].astype(np.int64))
+    assert (model, torch.device("cpu")) in moved and not model.training

@@ -28,7 +28,9 @@ PHAGES = {
     "T4": POOL / "phage_T4_NC_000866.1.fna.gz",
     "phiX174": POOL / "phage_phiX174.fna.gz",
 }
+# the installed command; from a source tree on PYTHONPATH (scripts/gpu_check.sh) there is none
 DNAHNET = Path(sys.executable).parent / "dnahnet"
+COMMAND = [str(DNAHNET)] if DNAHNET.exists() else [sys.executable, "-m", "dnahnet_cli"]
 SPLITS = ("train", "val", "test")
 
 
@@ -309,7 +311,7 @@ def test_bad_input_gives_its_message_and_no_output(tmp_path, case):
 def test_cli_prints_one_line_and_exits_nonzero(tmp_path):
     path, _ = _bad_inputs(tmp_path)["truncated"]
     run = subprocess.run(
-        [str(DNAHNET), "prepare", str(path), "--out", str(tmp_path / "ds")],
+        [*COMMAND, "prepare", str(path), "--out", str(tmp_path / "ds")],
         capture_output=True,
         text=True,
         timeout=120,

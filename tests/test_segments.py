@@ -78,13 +78,14 @@ class ContextProbe(torch.nn.Module):
         x = tokens.float()
         prev = torch.nn.functional.pad(x, (1, 0))[:, :-1]
         p1 = ((x + 2 * prev) % 5) / 4
-        p2 = (torch.clamp(torch.arange(n, dtype=torch.float32), max=self.k) / self.k).expand(b, n)
+        steps = torch.arange(n, dtype=torch.float32, device=tokens.device)
+        p2 = (torch.clamp(steps, max=self.k) / self.k).expand(b, n)
         m1 = p1 >= 0.5
         stages = [
             SimpleNamespace(boundary_prob=p1, boundary_mask=m1),
             SimpleNamespace(boundary_prob=p2, boundary_mask=m1 & (p2 >= 0.5)),
         ]
-        return SimpleNamespace(logits=torch.zeros(b, n, 5), stages=stages)
+        return SimpleNamespace(logits=torch.zeros(b, n, 5, device=tokens.device), stages=stages)
 
     def boundaries(self, tokens, mask=None, depth=None):  # what segments calls
         return self.forward(tokens, mask).stages[:depth], None
@@ -101,7 +102,7 @@ def test_stitched_bases_all_have_the_promised_left_context(length):
     np.testing.assert_array_equal(seg.prob[1], np.minimum(positions, context) / context)
     # stage 1 needs one base of context: identical to one pass over the whole contig
     whole = probe(torch.from_numpy(encode(seq).astype(np.int64))[None])
-    np.testing.assert_array_equal(seg.prob[0], whole.stages[0].boundary_prob[0].numpy())
+    np.testing.assert_array_equal(seg.prob[0], whole.stages[0].boundary_prob[0].cpu().numpy())
     assert seg.mask[:, 0].all()
     if length > context + stride:  # memory is bounded by one batch of fixed-size windows
         assert {n for _, n in calls} == {context + stride}
@@ -206,7 +207,7 @@ def tiny():
 
 def test_a_sequence_within_one_window_is_exactly_the_single_pass(tiny):
     seq = random_dna(500, seed=1)
-    seg = segment_contig(tiny, "c", seq, context=256, stride=256)
+    seg = segment_contig(tiny, "c", seq, context=256, stride=256, device="cpu")  # as below
     with torch.inference_mode():
         out = tiny(torch.from_numpy(encode(seq).astype(np.int64))[None])
     for row, stage in enumerate(out.stages):
@@ -222,7 +223,8 @@ def test_seams_carry_the_prediction_of_a_window_with_full_left_context(tiny):
     context, stride = 256, 192
     seq = random_dna(1400, seed=2)
     tokens = encode(seq).astype(np.int64)
-    seg = segment_contig(tiny, "c", seq, context=context, stride=stride, batch_size=3)
+    seg = segment_contig(tiny, "c", seq, context=context, stride=stride, batch_size=3,
+                          device="cpu")  # where the single passes below run
     windows = plan_tiles(len(seq), context, stride)
     assert len(windows) >= 4
     for w in windows[1:]:

@@ -113,6 +113,7 @@ from dnahnet_core.alphabet import N, reverse_complement_tokens
 from dnahnet_core.device import keep_freed_memory, resolve_device
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.interrupts import workers_ignore_ctrl_c
+from dnahnet_core.model_source import ready_model
 from dnahnet_core.tasks.windows import plan_tiles
 from dnahnet_core.train.precision import autocast
 
@@ -325,11 +326,10 @@ class Engine:
         chunk_sites: int | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> None:
-        device = _device(device)
         n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
         check_scoring_options(device, precision=precision, workers=n_workers,
                               downstream=downstream)
-        self.model = model.to(device).eval()
+        self.model, device = ready_model(model, device)
         tokens = None
         if batch_size is None:
             batch_size = GPU_BATCH_SIZE
@@ -581,12 +581,11 @@ def stream_substitutions(
     sequence cut to the shorter of their lengths. The reverse strand reads the reverse
     complement. Results follow the input order.
     """
-    device = _device(device)
     n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
     check_scoring_options(device, precision=precision, workers=n_workers, downstream=downstream)
     if tile < 4:
         raise ValueError("tile must be >= 4")
-    model = model.to(device).eval()
+    model, device = ready_model(model, device)
     length = len(sequence)
     strands = [(sequence, list(substitutions))]
     if reverse_complement:
@@ -682,7 +681,7 @@ def sequence_log_likelihoods(
     sort: bool = True,
 ) -> np.ndarray:
     """sum_t log P(x_t | x_<t) of each token sequence, full forwards, batched."""
-    device = _device(device)
+    model, device = ready_model(model, device)
     order = (
         np.argsort([len(s) for s in sequences], kind="stable")
         if sort
@@ -712,7 +711,7 @@ def forward_windows(
     """Per-position log-probabilities and per-stage boundaries of each window, in order;
     with ``hidden_of``, also the output of those modules of the model (forward hooks);
     with ``boundaries_only``, ``depth`` limits the boundaries to the outer stages."""
-    device = _device(device)
+    model, device = ready_model(model, device)
     captured: dict[int, torch.Tensor] = {}
     hooks = [
         module.register_forward_hook(partial(_keep_output, captured, k))
@@ -813,9 +812,9 @@ def stitched_predictions_each(
     ``workers`` stay busy across short sequences (a genome's contigs); a batch holds
     tiles of one sequence. ``on_progress(n)``: the positions kept after each tile.
     ``depth`` (with ``boundaries_only``): the outer stages only, the others stay 0."""
-    device = _device(device)
     n_workers = workers.n if isinstance(workers, ModelWorkers) else workers
     check_scoring_options(device, precision=precision, workers=n_workers)
+    model, device = ready_model(model, device)
     stages = model.config.num_stages
     plans = [plan_tiles(len(tokens), context, stride or context) if len(tokens) else []
              for tokens in sequences]
