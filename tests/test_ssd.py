@@ -158,3 +158,37 @@ def test_bf16_conv_accumulates_in_fp32_on_cpu():
     exact = causal_depthwise_conv_reference(full.double(), weight.double(), bias.double())
     error = (out.double() - exact).abs()
     assert (error <= exact.abs() * 2.0**-8 + 1e-5).all(), error.max()
+
+
+@pytest.mark.parametrize("batch, grid_rows", [(2, 5), (3, 2), (2, 1)])
+def test_fast_scan_past_cudas_grid_limit_runs_in_pieces_with_the_same_result(
+    batch, grid_rows, monkeypatch
+):
+    """mamba-ssm's kernels put batch x chunks in a CUDA grid dimension capped at 65,535:
+    4,194,304 nt failed on an H100 (2026-11-23). fast_path.chunk_scan splits such a scan;
+    here the kernel is the pure scan behind a fake that refuses what CUDA refuses, with the
+    cap lowered: values, final state and gradients must equal one whole scan."""
+    from dnahnet_core.model import fast_path
+    from dnahnet_core.model.ssd import ssd_chunked
+
+    calls = []
+
+    def kernel(x, dt, A, B, C, *, chunk_size, initial_states, return_final_states):
+        chunks = -(-x.shape[1] // chunk_size)
+        assert x.shape[0] * chunks <= grid_rows, "invalid argument (the grid)"
+        calls.append(x.shape[1])
+        return ssd_chunked(x, dt, A, B, C, chunk_size, initial_states)
+
+    monkeypatch.setattr(fast_path, "GRID_ROWS", grid_rows)
+    monkeypatch.setattr(fast_path, "_combined", lambda: kernel)
+    inputs = [t.requires_grad_() for t in _inputs(45, b=batch)]
+    initial = torch.randn(batch, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    pieces = fast_path.chunk_scan(*inputs, 8, initial)
+    assert len(calls) > 1 and sum(calls) == 45 * -(-batch // grid_rows)
+    whole = ssd_chunked(*inputs, 8, initial)
+    for got, want in zip(pieces, whole, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    grads = torch.autograd.grad(sum(t.square().sum() for t in pieces), [*inputs, initial])
+    wants = torch.autograd.grad(sum(t.square().sum() for t in whole), [*inputs, initial])
+    for got, want in zip(grads, wants, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)

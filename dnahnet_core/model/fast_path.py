@@ -28,24 +28,44 @@ def enabled_for(tensor: torch.Tensor) -> bool:
     return tensor.is_cuda and available()
 
 
-def chunk_scan(x, dt, A, B, C, chunk_size, initial_state):
-    """SSD scan on mamba-ssm's kernels; same contract as `ssd.ssd_scan`."""
+# CUDA caps a grid's second dimension at 65,535 blocks, and mamba-ssm's SSD kernels put
+# batch x chunks there: a longer scan fails with "Triton Error [CUDA]: invalid argument"
+# (4,194,304 nt at chunk size 64 on an H100), so it runs in pieces, each starting from the
+# state the last one ended in.
+GRID_ROWS = 65_535
+
+
+def _combined():
     from mamba_ssm.ops.triton.ssd_combined import mamba_chunk_scan_combined
 
-    x, dt, B, C = (t.contiguous() for t in (x, dt, B, C))
-    if initial_state is not None:
-        initial_state = initial_state.contiguous()
-    y, final = mamba_chunk_scan_combined(
-        x,
-        dt,
-        A,
-        B,
-        C,
-        chunk_size=chunk_size,
-        initial_states=initial_state,
-        return_final_states=True,
-    )
-    return y, final
+    return mamba_chunk_scan_combined
+
+
+def chunk_scan(x, dt, A, B, C, chunk_size, initial_state):
+    """SSD scan on mamba-ssm's kernels; same contract as `ssd.ssd_scan`."""
+    batch, length = x.shape[:2]
+    if batch > GRID_ROWS:  # rows are independent
+        parts = [
+            chunk_scan(x[i : i + GRID_ROWS], dt[i : i + GRID_ROWS], A, B[i : i + GRID_ROWS],
+                       C[i : i + GRID_ROWS], chunk_size,
+                       None if initial_state is None else initial_state[i : i + GRID_ROWS])
+            for i in range(0, batch, GRID_ROWS)
+        ]
+        return torch.cat([y for y, _ in parts]), torch.cat([s for _, s in parts])
+    piece = GRID_ROWS // batch * chunk_size  # whole chunks: the same chunking as one call
+    scan = _combined()
+    ys, state = [], initial_state
+    for start in range(0, max(length, 1), piece):
+        window = slice(start, start + piece)
+        y, state = scan(
+            *(t[:, window].contiguous() for t in (x, dt)), A,
+            *(t[:, window].contiguous() for t in (B, C)),
+            chunk_size=chunk_size,
+            initial_states=None if state is None else state.contiguous(),
+            return_final_states=True,
+        )
+        ys.append(y)
+    return (ys[0] if len(ys) == 1 else torch.cat(ys, dim=1)), state
 
 
 def gated_rmsnorm(y, z, weight, eps):
