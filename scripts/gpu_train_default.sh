@@ -22,6 +22,10 @@
 #                   (how this script is tested: tests/test_gpu_check.py)
 #   --minutes M     minutes of training in this call (default 6: with install, data and
 #                   probe it fits one 10-minute device call)
+#   --schedule-minutes S
+#                   size the schedule for S minutes at the pace (default --minutes): more
+#                   than --minutes leaves the rest of one cosine to the next call, which
+#                   continues the run with --minutes the rest
 #   --tokens T      the schedule's length in nucleotides (default: see 3.)
 #   --batch-size B  fragments per step of a new run (default 8; halved while the probe
 #                   runs out of GPU memory). The first GPU run, at 32, took 400 steps in 4
@@ -38,11 +42,12 @@ PARTS=gpu-default.tar.gz.part-
 die() { echo "gpu_train_default: error: $*" >&2; exit 2; }
 say() { echo "gpu_train_default: $*" >&2; }
 
-DRY_RUN=0 MINUTES=6 TOKENS="" BATCH=8 LR=2e-3 RUN=runs/gpu-default INPUTS=.gpu_data OUT=""
+DRY_RUN=0 MINUTES=6 SCHEDULE="" TOKENS="" BATCH=8 LR=2e-3 RUN=runs/gpu-default INPUTS=.gpu_data OUT=""
 while [ $# -gt 0 ]; do
     case $1 in
         --dry-run) DRY_RUN=1 ;;
         --minutes) MINUTES=${2:?--minutes needs a number}; shift ;;
+        --schedule-minutes) SCHEDULE=${2:?--schedule-minutes needs a number}; shift ;;
         --tokens) TOKENS=${2:?--tokens needs a number}; shift ;;
         --batch-size) BATCH=${2:?--batch-size needs a number}; shift ;;
         --lr) LR=${2:?--lr needs a number}; shift ;;
@@ -56,6 +61,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$OUT" ] || die "give the folder for the parts: scripts/gpu_train_default.sh [options] OUT"
 [[ "$MINUTES" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--minutes takes a number, got '$MINUTES'"
+SCHEDULE=${SCHEDULE:-$MINUTES}
+[[ "$SCHEDULE" =~ ^[0-9]+([.][0-9]+)?$ ]] ||
+    die "--schedule-minutes takes a number, got '$SCHEDULE'"
 [[ "$BATCH" =~ ^[1-9][0-9]*$ ]] || die "--batch-size takes a whole number, got '$BATCH'"
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -154,7 +162,7 @@ fi
 if [ -z "$TOKENS" ]; then
     [ -n "$pace" ] || die "no pace to plan the schedule from: give --tokens"
     TOKENS=$("$PYTHON" -c "import sys; s, p, m = map(float, sys.argv[1:]); \
-print(int(s + p * m * 60))" "$seen" "$pace" "$MINUTES")
+print(int(s + p * m * 60))" "$seen" "$pace" "$SCHEDULE")
 fi
 say "training $RUN for $MINUTES min, schedule to $TOKENS nt"
 started=$SECONDS

@@ -175,6 +175,7 @@ def unpack(out: Path, into: Path) -> Path:
 @pytest.mark.parametrize("args, says", [
     (["--minutes", "six", "out"], "--minutes takes a number"),
     (["--batch-size", "0", "out"], "--batch-size takes a whole number"),
+    (["--schedule-minutes", "ten", "out"], "--schedule-minutes takes a number"),
     (["--bogus", "out"], "unknown option --bogus"),
     ([], "give the folder for the parts"),
 ])
@@ -224,6 +225,40 @@ def test_length_sweep_stops_a_model_at_its_first_pass_over_the_time_limit():
         (1024, "ok"), (2048, rows[1]["status"])]
     assert rows[1]["status"].startswith("not run: 1,024 nt took")
     assert "| dnahnet-tiny | 1,024 | not run: 1,024 nt took" in done.stdout
+
+
+def test_length_sweep_never_measures_the_warm_up(monkeypatch, capsys):
+    """On an H100 the first pass of dnahnet-2stage-r32 at 1,024 nt took 27.7 s, compiling
+    and autotuning kernels, and the sweep took it for the model's speed and stopped there.
+    Here the first pass at each length is 100 s, the others 0.01 s."""
+    import argparse
+    import types
+
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import length_sweep
+
+    seen = set()
+
+    def forward_seconds(model, tokens, precision):
+        first = tokens.shape[1] not in seen
+        seen.add(tokens.shape[1])
+        return (100.0 if first else 0.01), None
+
+    fake = types.SimpleNamespace(forward_seconds=forward_seconds,
+                                 load=lambda name: torch_linear())
+    monkeypatch.setitem(sys.modules, "inference_speed", fake)
+    args = argparse.Namespace(child="x", device="cpu", precision="fp32", min_exp=10, max_exp=11,
+                              find_limit=False, repeats=3, max_seconds=5.0)
+    length_sweep.child(args)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["length"], r["status"], r["seconds"], r["warmup_s"]) for r in rows] == [
+        (1024, "ok", 0.01, 100.0), (2048, "ok", 0.01, 100.0)]
+
+
+def torch_linear():
+    import torch
+
+    return torch.nn.Linear(1, 1)
 
 
 @pytest.mark.slow
