@@ -1,0 +1,111 @@
+"""What one forward asks of the host on the GPU path, counted on a CPU (docs/benchmarks.md,
+"Why dnaHNet loses at 8-32 kb on a GPU").
+
+On an H100 a dnaHNet forward of up to 32,768 nt takes 25-60 ms whatever the length: the
+GPU waits for the host to issue work. This counts that work without a GPU: the torch ops
+of one forward (each at least one kernel launch on CUDA), the calls into mamba-ssm's
+kernels (the SSD scan, ~5 Triton launches behind Python-side dispatch, and the gated
+norm) and the host syncs (`.item()`: the GPU's queue drains before the host goes on).
+The fast path's two functions are replaced by the pure ones, run outside the count, and
+the CPU-only blocking of long Mamba layers is off, so the count is the GPU path's.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gpu_path_ops.py [--length 8192] [MODEL ...]
+
+MODEL: a preset, or `default` (the shipped model). A ratio to track, not a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import (
+    TorchDispatchMode,
+    _get_current_dispatch_mode,
+    _pop_mode_temporarily,
+)
+
+from dnahnet_core.model import build_model, fast_path, load_config, load_model
+from dnahnet_core.model.norms import RMSNorm
+from dnahnet_core.model.ssd import ssd_chunked
+
+MODELS = ["transformer-small", "mamba2-small", "dnahnet-small", "default", "dnahnet-2stage-r32"]
+HOST_SYNCS = ("aten._local_scalar_dense.default", "aten.item.default")
+
+
+class OpCount(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops: collections.Counter[str] = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[str(func)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def gpu_path(kernel_calls: collections.Counter):
+    """The fast path taken, its kernels done by the pure functions and counted as calls."""
+
+    def outside_count(name, fn):
+        def call(*args):
+            kernel_calls[name] += 1
+            if _get_current_dispatch_mode() is None:
+                return fn(*args)
+            with _pop_mode_temporarily():
+                return fn(*args)
+        return call
+
+    def gated_norm(y, z, weight, eps):
+        norm = RMSNorm(weight.shape[0], eps=eps).to(weight)
+        norm.weight.data = weight
+        return norm(y * F.silu(z))
+
+    saved = fast_path.enabled_for, fast_path.chunk_scan, fast_path.gated_rmsnorm
+    fast_path.enabled_for = lambda tensor: True
+    fast_path.chunk_scan = outside_count("SSD scan", ssd_chunked)
+    fast_path.gated_rmsnorm = outside_count("gated norm", gated_norm)
+    try:
+        yield
+    finally:
+        fast_path.enabled_for, fast_path.chunk_scan, fast_path.gated_rmsnorm = saved
+
+
+def count(name: str, length: int) -> dict:
+    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
+    for module in model.modules():
+        if hasattr(module, "block_length"):  # CPU-only blocking of long Mamba layers: off
+            module.block_length = sys.maxsize
+    model.eval()
+    tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
+    kernel_calls: collections.Counter = collections.Counter()
+    with torch.inference_mode(), gpu_path(kernel_calls):
+        model(tokens)  # anything done once
+        kernel_calls.clear()
+        with OpCount() as counter:
+            model(tokens)
+    return {"model": name, "torch_ops": sum(counter.ops.values()),
+            "ssd_calls": kernel_calls["SSD scan"], "norm_calls": kernel_calls["gated norm"],
+            "host_syncs": sum(counter.ops[op] for op in HOST_SYNCS)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", default=MODELS)
+    parser.add_argument("--length", type=int, default=8192)
+    args = parser.parse_args()
+    print(f"# one forward, batch 1 x {args.length:,} nt, GPU path counted on a CPU")
+    print("| model | torch ops | mamba-ssm calls (SSD scan + gated norm) | host syncs |")
+    print("|---|---|---|---|")
+    for name in args.models:
+        row = count(name, args.length)
+        print(f"| {name} | {row['torch_ops']:,} | {row['ssd_calls']} + {row['norm_calls']} "
+              f"| {row['host_syncs']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
