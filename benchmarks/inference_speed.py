@@ -55,7 +55,7 @@ def forward_seconds(model, tokens, precision: str) -> tuple[float, list[float]]:
         out = model(tokens)
         sync(device)
         seconds = time.perf_counter() - start
-    return seconds, [s.compression for s in out.stages]
+    return seconds, [float(s.compression) for s in out.stages]
 
 
 def matmul_gflops(dtype: torch.dtype, device: torch.device, rows: int = 8192,

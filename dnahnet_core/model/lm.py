@@ -56,7 +56,7 @@ class StageStats:
     boundary_mask: torch.Tensor  # [b, L] bool; a chunk of this stage starts here
     selected_fraction: torch.Tensor  # F, scalar (over valid positions of this stage)
     mean_prob: torch.Tensor  # G, scalar
-    compression: float  # L / L' of this stage (positions in per chunk out)
+    compression: torch.Tensor  # L / L' of this stage (positions in per chunk out), scalar
     target_ratio: float
 
 
@@ -140,15 +140,16 @@ class DnaLM(nn.Module):
             else:
                 prob = torch.where(outer_mask, raw.p.gather(1, position_of.clamp(min=0)), 0.0)
                 mask = outer_mask & raw.boundary.gather(1, position_of.clamp(min=0))
-            n_in = int(raw.valid.sum())
-            n_out = max(int((raw.boundary & raw.valid).sum()), 1)
+            # a tensor, not a float: int() here would make the host wait for the GPU
+            # twice a stage (docs/benchmarks.md, "Why dnaHNet loses at 8-32 kb")
+            compression = raw.valid.sum() / (raw.boundary & raw.valid).sum().clamp(min=1)
             stages.append(
                 StageStats(
                     prob[:, 1:] if drop_first else prob,
                     mask[:, 1:] if drop_first else mask,
                     F_.detach(),
                     G.detach(),
-                    n_in / n_out,
+                    compression.detach().float(),
                     raw.target_ratio,
                 )
             )
