@@ -15,6 +15,8 @@
 #   inference    benchmarks/inference_speed.py --device cuda
 #   lengths      benchmarks/length_sweep.py --device cuda: 2^10 nt and up, bf16, forward
 #                only, peak memory, the longest length that fits
+#   profile      benchmarks/gpu_profile.py --device cuda: per forward, GPU kernel time against
+#                wall time, kernels launched, host syncs, the ops with the most host time
 #   train-speed  benchmarks/train_speed.py --device cuda (pure PyTorch and mamba-ssm paths)
 #   suite        the whole `pytest -m "not slow"` suite with CUDA visible (last: the longest
 #                and least GPU-specific step is the one a short budget drops)
@@ -32,7 +34,7 @@
 # Exit status 0 when no step failed.
 set -uo pipefail
 
-STEPS_ALL="env install fast-path gpu-tests smoke torchrun inference lengths train-speed suite"
+STEPS_ALL="env install fast-path gpu-tests smoke torchrun inference lengths profile train-speed suite"
 REPORT_NAME=gpu-check.md
 SITE_MARK=.dnahnet-gpu-site  # marks an install folder as this script's
 HEADER="# dnahnet GPU check"
@@ -351,6 +353,16 @@ step_inference() {
     benchmark_tables inference_speed.py "${args[@]}"
 }
 
+step_profile() {
+    local args=(--device "$DEVICE")
+    if [ "$DRY_RUN" = 1 ]; then
+        args+=(--lengths 1024 --repeats 1 --precision fp32 --models dnahnet-tiny)
+    elif [ "$QUICK" = 1 ]; then
+        args+=(--lengths 8192 --repeats 3 --models transformer-small dnahnet-small)
+    fi
+    benchmark_tables gpu_profile.py "${args[@]}"
+}
+
 step_lengths() {
     local args=(--device "$DEVICE")
     if [ "$DRY_RUN" = 1 ]; then
@@ -494,7 +506,7 @@ if [ "${1:-}" = "--internal-step" ]; then
             export PYTHONWARNINGS="ignore:Deterministic mode:UserWarning${PYTHONWARNINGS:+,$PYTHONWARNINGS}"
             [ "$DRY_RUN" = 1 ] || echo "- mamba-ssm kernels: MAMBA_DETERMINISTIC=$MAMBA_DETERMINISTIC" \
                 "(1: one configuration per kernel, reductions in a fixed order)" | body ;;
-        inference|lengths|train-speed)
+        inference|lengths|profile|train-speed)
             export TRITON_CACHE_AUTOTUNING=${TRITON_CACHE_AUTOTUNING:-1}
             [ "$DRY_RUN" = 1 ] || echo "- mamba-ssm kernels: autotuned," \
                 "TRITON_CACHE_AUTOTUNING=$TRITON_CACHE_AUTOTUNING" | body ;;
@@ -583,11 +595,12 @@ render() {  # the report so far, replaced atomically
 
 # minimal seconds each step needs on a GPU (a step is skipped when less is left)
 declare -A NEEDS=([env]=5 [install]=10 [fast-path]=15 [gpu-tests]=30 [smoke]=45 [torchrun]=45
-                  [inference]=45 [lengths]=60 [train-speed]=60 [suite]=90)
+                  [inference]=45 [lengths]=60 [profile]=30 [train-speed]=60 [suite]=90)
 declare -A TITLES=([env]="Environment" [install]="Install the carried wheels"
     [fast-path]="mamba-ssm fast path" [gpu-tests]="GPU tests" [smoke]="bf16 training, every preset"
     [torchrun]="torchrun (NCCL) and resume" [inference]="Inference speed"
     [lengths]="Long sequences: speed, memory, the longest that fits"
+    [profile]="Where a forward's time goes"
     [train-speed]="Training speed" [suite]="The whole fast test suite")
 
 number=0

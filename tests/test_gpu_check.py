@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gpu_check.sh"
 STEPS = ["env", "install", "fast-path", "gpu-tests", "smoke", "torchrun", "inference",
-         "lengths", "train-speed", "suite"]
+         "lengths", "profile", "train-speed", "suite"]
 
 
 def run_script(script: Path, *args, env_extra: dict | None = None, timeout: int = 900):
@@ -133,7 +133,7 @@ def test_quick_dry_run_writes_every_section(tmp_path):
         "env": "PASS", "install": "SKIP", "fast-path": "PASS" if interpreted else "SKIP",
         "gpu-tests": "PASS",
         "smoke": "PASS", "torchrun": "PASS", "inference": "PASS", "lengths": "PASS",
-        "train-speed": "PASS", "suite": "SKIP"}
+        "profile": "PASS", "train-speed": "PASS", "suite": "SKIP"}
     headings = re.findall(r"^## \d+\. .* — (?:PASS|FAIL|SKIP)$", report, flags=re.M)
     assert len(headings) == len(STEPS)
     assert "SKIP: no wheels in" in report
@@ -148,6 +148,10 @@ def test_quick_dry_run_writes_every_section(tmp_path):
     assert re.search(r"^\| dnahnet-tiny \| 1,024 \| fp32 \|", report, flags=re.M)  # inference
     assert re.search(r"^\| dnahnet-tiny \| 2,048 \| [\d.]+ \| [\d,]+ \|", report, flags=re.M)
     assert re.search(r"^\| dnahnet-tiny \| 2,048 \| the sweep's end", report, flags=re.M)
+    # profile: on a CPU no GPU time, and one host sync a stage (dnahnet-tiny has two)
+    assert re.search(r"^\| dnahnet-tiny \| 1,024 \| [\d.]+ \| - \| - \| 0 \| 2 \|", report,
+                     flags=re.M)
+    assert re.search(r"^\| `aten::mm` \| \d+ \|", report, flags=re.M)
     assert re.search(r"^dnahnet-tiny +cpu +fp32 ", report, flags=re.M)  # train-speed
     assert "resumed run: train records at steps [1, 2]" in report
     assert "stopped at step 1 (--stop-after), then --resume" in report
