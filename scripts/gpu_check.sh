@@ -466,10 +466,13 @@ print(f"- resumed run: train records at steps {got}, losses {losses}; checkpoint
       f"{', '.join(checkpoints)}: " + ("PASS" if ok else "**FAIL**"))
 sys.exit(0 if ok else 1)
 PY
-    if [ "$QUICK" = 0 ]; then  # the same steps straight through, one process, no torchrun
-        if "$PY" "${train[@]}" --out "$run-straight" --config "$preset" >"$WORK/straight.log" 2>&1
+    if [ "$QUICK" = 0 ]; then
+        # the same steps straight through, one process, no torchrun, twice: whether the
+        # resumed run differs by more than two straight runs differ from each other
+        if "$PY" "${train[@]}" --out "$run-straight" --config "$preset" >"$WORK/straight.log" 2>&1 &&
+           "$PY" "${train[@]}" --out "$run-again" --config "$preset" >>"$WORK/straight.log" 2>&1
         then
-            "$PY" - "$run" "$run-straight" <<'PY' | body
+            "$PY" - "$run" "$run-straight" "$run-again" <<'PY' | body
 import json
 import sys
 
@@ -477,14 +480,19 @@ def losses(run):
     lines = open(f"{run}/metrics.jsonl").read().splitlines()
     return [r["loss"] for r in map(json.loads, lines) if r["kind"] == "train"]
 
-a, b = losses(sys.argv[1]), losses(sys.argv[2])
-diff = max(abs(x - y) for x, y in zip(a, b))
-print(f"- stop + resume under torchrun vs the same steps straight in one process: "
-      f"max |Δ loss| = {diff:.2e} ({'bit-identical' if diff == 0 else 'not bit-identical'})")
+def compared(a, b):
+    diffs = [abs(x - y) for x, y in zip(a, b)]
+    first = next((step for step, d in enumerate(diffs, 1) if d), None)
+    return (f"max |Δ loss| = {max(diffs):.2e}, "
+            + ("bit-identical" if first is None else f"first differs at step {first}"))
+
+resumed, straight, again = map(losses, sys.argv[1:])
+print(f"- two straight runs in one process each: {compared(straight, again)}")
+print(f"- stop + resume under torchrun vs a straight run: {compared(resumed, straight)}")
 PY
         else
             cat "$WORK/straight.log"
-            echo "- **the straight run failed** (see the log)" | body
+            echo "- **the straight runs failed** (see the log)" | body
             rc=1
         fi
     fi
