@@ -23,13 +23,14 @@ import sys
 
 import torch
 import torch.nn.functional as F
+from inference_speed import load  # the same model loading (a preset, default or a folder)
 from torch.utils._python_dispatch import (
     TorchDispatchMode,
     _get_current_dispatch_mode,
     _pop_mode_temporarily,
 )
 
-from dnahnet_core.model import build_model, fast_path, load_config, load_model
+from dnahnet_core.model import fast_path
 from dnahnet_core.model.norms import RMSNorm
 from dnahnet_core.model.ssd import ssd_chunked
 
@@ -76,11 +77,10 @@ def gpu_path(kernel_calls: collections.Counter):
 
 
 def count(name: str, length: int) -> dict:
-    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
+    model = load(name)
     for module in model.modules():
         if hasattr(module, "block_length"):  # CPU-only blocking of long Mamba layers: off
             module.block_length = sys.maxsize
-    model.eval()
     tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
     kernel_calls: collections.Counter = collections.Counter()
     with torch.inference_mode(), gpu_path(kernel_calls):

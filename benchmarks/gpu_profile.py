@@ -20,19 +20,14 @@ import argparse
 import time
 
 import torch
+from inference_speed import load  # the same model loading (a preset, default or a folder)
 from torch.profiler import ProfilerActivity, profile
 
-from dnahnet_core.model import build_model, load_config, load_model
 from dnahnet_core.train.precision import autocast
 
 MODELS = ["transformer-small", "mamba2-small", "dnahnet-small", "default"]
 LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx", "cudaLaunchKernelExC")
 SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
-
-
-def load(name: str, device: torch.device) -> torch.nn.Module:
-    model = load_model(None) if name == "default" else build_model(load_config(name), seed=0)
-    return model.to(device).eval()
 
 
 def profile_forwards(model, length: int, device: torch.device, precision: str, repeats: int):
@@ -97,7 +92,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     tables = []
     for model_name in args.models:
-        model = load(model_name, device)
+        model = load(model_name).to(device)
         for length in args.lengths:
             row = profile_forwards(model, length, device, args.precision, args.repeats)
             gpu = row["gpu_ms"]
