@@ -27,7 +27,9 @@ from dnahnet_core.train.precision import autocast
 
 MODELS = ["transformer-small", "mamba2-small", "dnahnet-small", "default"]
 LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cuLaunchKernelEx", "cudaLaunchKernelExC")
-SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
+# the CUDA synchronisations, and the device-to-host reads that wait for them (.item())
+SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize",
+         "aten::_local_scalar_dense")
 
 
 def profile_forwards(model, length: int, device: torch.device, precision: str, repeats: int):
@@ -53,12 +55,11 @@ def profile_forwards(model, length: int, device: torch.device, precision: str, r
     calls = {e.key: e.count for e in averages}
     gpu_us = sum(getattr(e, "self_device_time_total", 0) for e in averages
                  if getattr(e, "device_type", None) == torch.autograd.DeviceType.CUDA)
-    device_to_host = sum(e.count for e in averages if e.key == "aten::_local_scalar_dense")
     row = {
         "wall_ms": wall * 1e3,
         "gpu_ms": gpu_us / 1e3 / repeats if device.type == "cuda" else None,
         "launches": sum(calls.get(k, 0) for k in LAUNCHES) / repeats,
-        "syncs": (sum(calls.get(k, 0) for k in SYNCS) + device_to_host) / repeats,
+        "syncs": sum(calls.get(k, 0) for k in SYNCS) / repeats,
         "ops": sum(e.count for e in averages if e.key.startswith("aten::")) / repeats,
         "top": sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:12],
     }

@@ -14,11 +14,14 @@ if TYPE_CHECKING:
     import torch
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA when available, else CPU; 'cuda' without a GPU is a user error."""
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """'auto' (or None) picks CUDA when available, else CPU; 'cuda' without a GPU is a
+    user error. A torch.device is taken as it is."""
     import torch
 
-    if name == "auto":
+    if isinstance(name, torch.device):
+        return name
+    if name is None or name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DnahnetError(f"--device {name}: CUDA is not available on this machine")

@@ -52,7 +52,7 @@ def ready_model(
     """The model on the device it will run on, in eval mode, and that device (``auto`` or
     None: CUDA when present). A loaded module is moved there: a CPU-built model given to a
     library function on a GPU machine runs on the GPU, with its inputs."""
-    target = device if isinstance(device, torch.device) else resolve_device(device or "auto")
+    target = resolve_device(device)
     if isinstance(model, ModelSource):
         return model.load(target), target
     return model.to(target).eval(), target

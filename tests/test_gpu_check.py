@@ -238,6 +238,8 @@ def test_length_sweep_never_measures_the_warm_up(monkeypatch, capsys):
     import argparse
     import types
 
+    import torch
+
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     import length_sweep
 
@@ -249,7 +251,7 @@ def test_length_sweep_never_measures_the_warm_up(monkeypatch, capsys):
         return (100.0 if first else 0.01), None
 
     fake = types.SimpleNamespace(forward_seconds=forward_seconds,
-                                 load=lambda name: torch_linear())
+                                 load=lambda name: torch.nn.Linear(1, 1))
     monkeypatch.setitem(sys.modules, "inference_speed", fake)
     args = argparse.Namespace(child="x", device="cpu", precision="fp32", min_exp=10, max_exp=11,
                               find_limit=False, repeats=3, max_seconds=5.0)
@@ -257,12 +259,6 @@ def test_length_sweep_never_measures_the_warm_up(monkeypatch, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["length"], r["status"], r["seconds"], r["warmup_s"]) for r in rows] == [
         (1024, "ok", 0.01, 100.0), (2048, "ok", 0.01, 100.0)]
-
-
-def torch_linear():
-    import torch
-
-    return torch.nn.Linear(1, 1)
 
 
 @pytest.mark.slow

@@ -149,7 +149,7 @@ def check_scoring_options(
     downstream: int | None = None,
 ) -> None:
     """The options every scoring command shares, checked before the model is loaded."""
-    device = _device(device)
+    device = resolve_device(device)
     if precision not in PRECISIONS:
         raise DnahnetError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -191,10 +191,6 @@ class WindowOutput:
     boundary_prob: list[np.ndarray] = field(default_factory=list)
     boundary_mask: list[np.ndarray] = field(default_factory=list)
     hidden: list[np.ndarray] = field(default_factory=list)
-
-
-def _device(device) -> torch.device:
-    return device if isinstance(device, torch.device) else resolve_device(device or "auto")
 
 
 def _pad(rows: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
