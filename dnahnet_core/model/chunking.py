@@ -56,13 +56,18 @@ class Router(nn.Module):
         return p, RouterState(last, seen)
 
 
-def chunk(h: torch.Tensor, boundary: torch.Tensor):
+def chunk(h: torch.Tensor, boundary: torch.Tensor, width: int | None = None):
     """Gather boundary positions, left-aligned.
 
-    Returns chunks [b, c, d], chunk_valid [b, c] and the source positions [b, c].
+    Returns chunks [b, c, d], chunk_valid [b, c] and the source positions [b, c]. c is the
+    largest chunk count of the batch, which the host must read from the device (a sync),
+    or ``width`` when given (at most t): a static shape, the chunks beyond it dropped (the
+    caller checks the counts, ``StageStats.chunk_count``).
     """
     counts = boundary.sum(1)
-    width = max(int(counts.max()), 1)
+    if width is None:
+        width = max(int(counts.max()), 1)
+    width = min(width, boundary.shape[1])
     order = torch.argsort((~boundary).to(torch.int8), dim=1, stable=True)[:, :width]
     chunk_valid = torch.arange(width, device=h.device)[None] < counts[:, None]
     chunks = h.gather(1, order[..., None].expand(-1, -1, h.shape[-1]))
@@ -108,7 +113,10 @@ def dechunk(chunk_out, chunk_p, chunk_valid, boundary, state_last=None):
     """Smooth over chunks, then give each position its chunk's value. Returns (out, last)."""
     smoothed, last = ema_scan(chunk_out, chunk_p, chunk_valid, state_last)
     chunk_of = torch.cumsum(boundary.long(), dim=1) - 1  # [b, t]; -1 before the first boundary
-    out = smoothed.gather(1, chunk_of.clamp(min=0)[..., None].expand(-1, -1, smoothed.shape[-1]))
+    # at most the last chunk: with a fixed width (`chunk`) a row may have more boundaries
+    # than chunks, and an index past the end would be a device-side error on CUDA
+    within = chunk_of.clamp(0, smoothed.shape[1] - 1)
+    out = smoothed.gather(1, within[..., None].expand(-1, -1, smoothed.shape[-1]))
     if state_last is not None:  # positions continuing the previous block's last chunk
         out = torch.where((chunk_of < 0)[..., None], state_last[:, None].to(out.dtype), out)
     return out, last

@@ -84,15 +84,21 @@ class HNetStage(nn.Module):
         self.d = d
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor, state: StageState | None = None,
-                return_state: bool = False):
-        """(output [b, t, d], new state or None, [RawStageStats of this and inner stages])."""
+                return_state: bool = False, chunk_widths: tuple[int, ...] = ()):
+        """(output [b, t, d], new state or None, [RawStageStats of this and inner stages]).
+
+        ``chunk_widths``: the inner sequence lengths of this and the inner stages, fixed
+        (``chunk``'s ``width``), for a forward without host syncs; () sizes them by their
+        chunk counts."""
         h, enc_state, p, route_state, boundary = self._encode_and_route(
             x, valid, _field(state, "encoder"), _field(state, "router"), return_state
         )
-        chunks, chunk_valid, order = self._chunks(h, boundary)
-        inner_out, inner_state, inner_stats = self.inner(
-            chunks, chunk_valid, _field(state, "inner"), return_state
-        )
+        chunks, chunk_valid, order = self._chunks(h, boundary, *chunk_widths[:1])
+        inner_args = (chunks, chunk_valid, _field(state, "inner"), return_state)
+        if isinstance(self.inner, HNetStage):
+            inner_out, inner_state, inner_stats = self.inner(*inner_args, chunk_widths[1:])
+        else:
+            inner_out, inner_state, inner_stats = self.inner(*inner_args)
         inner_out = inner_out[..., : self.d]
 
         chunk_p = p.gather(1, order)
@@ -139,9 +145,9 @@ class HNetStage(nn.Module):
         p, route_state = self.router(h, valid, route_state, return_state)
         return h, enc_state, p, route_state, (p >= 0.5) & valid
 
-    def _chunks(self, h: torch.Tensor, boundary: torch.Tensor):
+    def _chunks(self, h: torch.Tensor, boundary: torch.Tensor, width: int | None = None):
         """The selected positions, left-aligned and widened to the inner width."""
-        chunks, chunk_valid, order = chunk(h, boundary)
+        chunks, chunk_valid, order = chunk(h, boundary, width)
         if self.pad_dimension is not None:
             pad = self.pad_dimension.to(chunks.dtype).expand(*chunks.shape[:2], -1)
             chunks = torch.cat([chunks, pad], dim=-1)

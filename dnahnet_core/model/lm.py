@@ -58,6 +58,7 @@ class StageStats:
     mean_prob: torch.Tensor  # G, scalar
     compression: torch.Tensor  # L / L' of this stage (positions in per chunk out), scalar
     target_ratio: float
+    chunk_count: torch.Tensor  # [b] chunks of each row: the inner sequence's valid length
 
 
 @dataclass
@@ -83,15 +84,24 @@ class DnaLM(nn.Module):
         self.head = nn.Linear(d, cfg.vocab_size, bias=False)
         nn.init.normal_(self.head.weight, std=0.02)
 
-    def forward(self, tokens, mask=None, state: ModelState | None = None, return_state=False):
+    def forward(self, tokens, mask=None, state: ModelState | None = None, return_state=False,
+                chunk_widths: tuple[int, ...] = ()):
+        """``chunk_widths``: each stage's inner length fixed, outer first (``HNetStage``),
+        so that the forward has static shapes and no host sync (``model.graphs``); a row
+        whose ``stages[i].chunk_count`` exceeds ``chunk_widths[i]`` lost chunks and its
+        outputs are wrong. () (the default): sized by the chunk counts, always right."""
         length = tokens.shape[1]
         valid = torch.ones_like(tokens, dtype=torch.bool) if mask is None else mask.bool()
         if state is None:
             tokens, valid = self._with_bos(tokens, valid)
         h = self.embedding(tokens.long())
-        h, backbone_state, raw_stats = self.backbone(
-            h, valid, None if state is None else state.backbone, return_state
-        )
+        backbone_args = (h, valid, None if state is None else state.backbone, return_state)
+        if chunk_widths:
+            if len(chunk_widths) > self.config.num_stages:
+                raise ValueError(f"{len(chunk_widths)} chunk widths for "
+                                 f"{self.config.num_stages} stages")
+            backbone_args += (tuple(chunk_widths),)
+        h, backbone_state, raw_stats = self.backbone(*backbone_args)
         all_logits = self.head(h).float()
         if state is None:
             logits, next_logits = all_logits[:, :length], all_logits[:, length]
@@ -138,11 +148,14 @@ class DnaLM(nn.Module):
             if position_of is None:
                 prob, mask = raw.p, raw.boundary
             else:
-                prob = torch.where(outer_mask, raw.p.gather(1, position_of.clamp(min=0)), 0.0)
-                mask = outer_mask & raw.boundary.gather(1, position_of.clamp(min=0))
+                # clamped at both ends: with chunk_widths a row may have lost chunks
+                inner = position_of.clamp(0, raw.p.shape[1] - 1)
+                prob = torch.where(outer_mask, raw.p.gather(1, inner), 0.0)
+                mask = outer_mask & raw.boundary.gather(1, inner)
             # a tensor, not a float: int() here would make the host wait for the GPU
             # twice a stage (docs/benchmarks.md, "Why dnaHNet loses at 8-32 kb")
-            compression = raw.valid.sum() / (raw.boundary & raw.valid).sum().clamp(min=1)
+            chunk_count = (raw.boundary & raw.valid).sum(1)
+            compression = raw.valid.sum() / chunk_count.sum().clamp(min=1)
             stages.append(
                 StageStats(
                     prob[:, 1:] if drop_first else prob,
@@ -151,6 +164,7 @@ class DnaLM(nn.Module):
                     G.detach(),
                     compression.detach().float(),
                     raw.target_ratio,
+                    chunk_count,
                 )
             )
             # outer position -> index of its chunk in the next stage's sequence
