@@ -5,7 +5,9 @@ On an H100 a dnaHNet forward of up to 32,768 nt takes 25-60 ms whatever the leng
 GPU waits for the host to issue work. This counts that work without a GPU: the torch ops
 of one forward (each at least one kernel launch on CUDA), the calls into mamba-ssm's
 kernels (the SSD scan, ~5 Triton launches behind Python-side dispatch, and the gated
-norm) and the host syncs (`.item()`: the GPU's queue drains before the host goes on).
+norm) and the host syncs (`.item()`: the GPU's queue drains before the host goes on),
+also with each stage's inner length fixed (`chunk_widths`, as `model.graphs` captures a
+forward: none may be left).
 The fast path's two functions are replaced by the pure ones, run outside the count, and
 the CPU-only blocking of long Mamba layers is off, so the count is the GPU path's.
 
@@ -31,6 +33,7 @@ from torch.utils._python_dispatch import (
 )
 
 from dnahnet_core.model import fast_path
+from dnahnet_core.model.graphs import widths_for
 from dnahnet_core.model.norms import RMSNorm
 from dnahnet_core.model.ssd import ssd_chunked
 
@@ -84,13 +87,17 @@ def count(name: str, length: int) -> dict:
     tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
     kernel_calls: collections.Counter = collections.Counter()
     with torch.inference_mode(), gpu_path(kernel_calls):
-        model(tokens)  # anything done once
+        widths = widths_for(model(tokens), length, slack=0.125)  # anything done once, too
         kernel_calls.clear()
         with OpCount() as counter:
             model(tokens)
+        calls = collections.Counter(kernel_calls)
+        with OpCount() as fixed:  # as model.graphs captures it
+            model(tokens, chunk_widths=widths)
     return {"model": name, "torch_ops": sum(counter.ops.values()),
-            "ssd_calls": kernel_calls["SSD scan"], "norm_calls": kernel_calls["gated norm"],
-            "host_syncs": sum(counter.ops[op] for op in HOST_SYNCS)}
+            "ssd_calls": calls["SSD scan"], "norm_calls": calls["gated norm"],
+            "host_syncs": sum(counter.ops[op] for op in HOST_SYNCS),
+            "host_syncs_fixed_widths": sum(fixed.ops[op] for op in HOST_SYNCS)}
 
 
 def main() -> None:
@@ -99,12 +106,13 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=8192)
     args = parser.parse_args()
     print(f"# one forward, batch 1 x {args.length:,} nt, GPU path counted on a CPU")
-    print("| model | torch ops | mamba-ssm calls (SSD scan + gated norm) | host syncs |")
-    print("|---|---|---|---|")
+    print("| model | torch ops | mamba-ssm calls (SSD scan + gated norm) | host syncs "
+          "| host syncs with fixed chunk widths |")
+    print("|---|---|---|---|---|")
     for name in args.models:
         row = count(name, args.length)
         print(f"| {name} | {row['torch_ops']:,} | {row['ssd_calls']} + {row['norm_calls']} "
-              f"| {row['host_syncs']} |", flush=True)
+              f"| {row['host_syncs']} | {row['host_syncs_fixed_widths']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ with the compression the model actually had) as a share of it.
     taskset -c 0 .venv/bin/python benchmarks/inference_speed.py --threads 1   # make bench
     ... --models default runs/my_run --lengths 8192   # a trained model directory
     python benchmarks/inference_speed.py --device cuda   # on a GPU (scripts/gpu_check.sh)
+    python benchmarks/inference_speed.py --device cuda --cuda-graphs   # every model replayed
+
+With --cuda-graphs every model also runs replayed from a CUDA graph, captured once per
+length (`dnahnet_core.model.graphs.GraphedForward`; the capture is a warm-up, never
+timed): what the GPU itself needs, without the host issuing each op. Its rows say
+"CUDA graphs", and their ratio is against transformer-small replayed the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import torch
 from dnahnet_core.device import keep_freed_memory
 from dnahnet_core.model import build_model, load_config, load_model
 from dnahnet_core.model.flops import flops_per_nucleotide
+from dnahnet_core.model.graphs import GraphedForward
 from dnahnet_core.train.precision import autocast
 
 BASE = "transformer-small"
@@ -86,7 +93,11 @@ def main() -> None:
                         help="skip a model whose first run at a length took longer than this")
     parser.add_argument("--glibc-default-malloc", action="store_true",
                         help="leave glibc's malloc as it is (see keep_freed_memory)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="replay every model's forward from a CUDA graph (CUDA only)")
     args = parser.parse_args()
+    if args.cuda_graphs and not args.device.startswith("cuda"):
+        parser.error("--cuda-graphs needs --device cuda")
     torch.set_num_threads(args.threads)
     if not args.glibc_default_malloc:
         keep_freed_memory()  # as the dnahnet command does
@@ -99,7 +110,8 @@ def main() -> None:
         machine = torch.cuda.get_device_name(device)
     print(f"# machine: {machine}, {args.threads} thread(s), "
           f"torch {torch.__version__}; matmul [L,256]x[256,768]: fp32 {peak['fp32']:.0f} "
-          f"GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
+          f"GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s"
+          + ("; eager and replayed from CUDA graphs" if args.cuda_graphs else ""))
     print("| model | L | precision | forward s (median) | µs / nt | MFLOP / nt (counted) "
           "| % of matmul peak | vs transformer-small | compression |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -107,28 +119,40 @@ def main() -> None:
         tokens = torch.randint(0, 4, (1, length), generator=torch.Generator().manual_seed(0))
         tokens = tokens.to(device)
         for precision in args.precisions:
-            times: dict[str, list[float]] = {name: [] for name in models}
-            ratios: dict[str, list[float]] = {}
-            for model in models.values():  # warm-up
-                forward_seconds(model, tokens[:, :1024], precision)
+            # (model, replayed from CUDA graphs?): with --cuda-graphs every model both ways
+            runs = [(name, graphed) for name in models
+                    for graphed in ((False, True) if args.cuda_graphs else (False,))]
+            runners = {(name, graphed): GraphedForward(models[name], precision=precision,
+                                                       max_graphs=1) if graphed else models[name]
+                       for name, graphed in runs}
+            for (_, graphed), runner in runners.items():  # warm-up
+                if graphed:  # an eager pass and the capture, then a replay
+                    forward_seconds(runner, tokens, precision)
+                    forward_seconds(runner, tokens, precision)
+                else:
+                    forward_seconds(runner, tokens[:, :1024], precision)
+            times: dict[tuple, list[float]] = {run: [] for run in runs}
+            ratios: dict[tuple, list[float]] = {}
             for repeat in range(args.repeats):
-                for name, model in models.items():
-                    if repeat and times[name][0] > args.max_seconds:
+                for run, runner in runners.items():
+                    if repeat and times[run][0] > args.max_seconds:
                         continue
-                    seconds, ratios[name] = forward_seconds(model, tokens, precision)
-                    times[name].append(seconds)
-            base = statistics.median(times[BASE]) if BASE in times else None
-            for name, model in models.items():
-                seconds = statistics.median(times[name])
-                flops = flops_per_nucleotide(model, length, ratios[name] or None)["total"]
+                    seconds, ratios[run] = forward_seconds(runner, tokens, precision)
+                    times[run].append(seconds)
+            del runners  # the graphs' memory
+            for name, graphed in runs:
+                seconds = statistics.median(times[name, graphed])
+                base = times.get((BASE, graphed))  # transformer-small run the same way
+                flops = flops_per_nucleotide(models[name], length,
+                                             ratios[name, graphed] or None)["total"]
                 share = flops * length / seconds / (peak[precision] * 1e9)
-                versus = f"{base / seconds:.2f}x" if base else ""
-                ratio_text = ", ".join(f"{r:.2f}" for r in ratios[name])
+                versus = f"{statistics.median(base) / seconds:.2f}x" if base else ""
+                ratio_text = ", ".join(f"{r:.2f}" for r in ratios[name, graphed])
                 label = "default (shipped)" if name == "default" else name
+                label += ", CUDA graphs" if graphed else ""
                 print(f"| {label} | {length:,} | {precision} | {seconds:.3f} | "
                       f"{seconds / length * 1e6:.1f} | {flops / 1e6:.1f} | {100 * share:.0f}% | "
                       f"{versus} | {ratio_text} |", flush=True)
-
 
 if __name__ == "__main__":
     main()

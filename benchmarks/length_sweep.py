@@ -9,6 +9,7 @@ and is not timed). With --find-limit, lengths keep doubling past 2^--max-exp unt
 of those happens, and the table says the longest length that ran.
 
     python benchmarks/length_sweep.py --device cuda      # scripts/gpu_check.sh, step lengths
+    python benchmarks/length_sweep.py --device cuda --cuda-graphs   # forwards replayed
     .venv/bin/python benchmarks/length_sweep.py --device cpu --max-exp 12 --precision fp32
 
 Peak memory is torch.cuda.max_memory_allocated (GPU) or the growth of the process's peak
@@ -42,6 +43,10 @@ def child(args) -> None:
     keep_freed_memory()
     device = torch.device(args.device)
     model = load(args.child).to(device)
+    if args.cuda_graphs:  # the warm-up pass captures each length's graph, the last one goes
+        from dnahnet_core.model.graphs import GraphedForward
+
+        model = GraphedForward(model, precision=args.precision, max_graphs=1)
     loaded = rss_mib()
     exponent = args.min_exp
     while exponent <= args.max_exp or args.find_limit:
@@ -90,6 +95,7 @@ def run_model(args, name: str) -> list[dict]:
            "--precision", args.precision, "--min-exp", str(args.min_exp),
            "--max-exp", str(args.max_exp), "--repeats", str(args.repeats),
            "--max-seconds", str(args.max_seconds)] + (["--find-limit"] if args.find_limit else [])
+    cmd += ["--cuda-graphs"] if args.cuda_graphs else []
     proc = subprocess.run(cmd, capture_output=True, text=True)  # its folder is on its path
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
@@ -110,10 +116,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="stop a model after a forward pass longer than this")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="replay each forward from a CUDA graph (model.graphs; CUDA only)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.min_exp <= args.max_exp <= 30:
         parser.error("need 1 <= --min-exp <= --max-exp <= 30")
+    if args.cuda_graphs and not args.device.startswith("cuda"):
+        parser.error("--cuda-graphs needs --device cuda")
     if args.child:
         child(args)
         return
@@ -131,7 +141,8 @@ def main() -> None:
     rows = [row for name in args.models for row in run_model(args, name)]
     base = {r["length"]: r["seconds"] for r in rows if r["model"] == BASE and r["status"] == "ok"}
     print(f"# {machine}, batch 1, forward only, {args.precision}, "
-          f"{time.perf_counter() - started:.0f} s")
+          + ("replayed from CUDA graphs, " if args.cuda_graphs else "")
+          + f"{time.perf_counter() - started:.0f} s")
     print("| model | L | forward s (median) | nt/s | peak memory GiB | vs transformer-small |")
     print("|---|---|---|---|---|---|")
     for r in rows:

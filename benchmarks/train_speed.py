@@ -12,6 +12,11 @@ inside Triton kernels (mamba-ssm's scan), so they cannot measure the fast path.
 
     .venv/bin/python benchmarks/train_speed.py [--length 8192] [--steps 3] [--models ...]
     python benchmarks/train_speed.py --device cuda    # GPU rows only (scripts/gpu_check.sh)
+    python benchmarks/train_speed.py --device cuda --cuda-graphs   # + bf16+graphs rows
+
+A bf16+graphs row replays the forward and backward from CUDA graphs captured at the
+batch's shape, each stage's inner length fixed (dnahnet_core/model/graphs.py): what a
+training step costs without the host issuing every op. `dnahnet train` does not do this.
 """
 
 from __future__ import annotations
@@ -44,6 +49,35 @@ def training_step(model, net, optimizer, tokens, mask, precision: str) -> None:
     optimizer.zero_grad(set_to_none=True)
 
 
+def graphed_net(model, tokens, mask, precision: str):
+    """The forward and backward of ``model`` at this batch's shape, captured in CUDA graphs
+    (``torch.cuda.make_graphed_callables``) with each stage's inner length fixed at a
+    bucket above this batch's chunk counts (``model.graphs.FixedWidthForward``): a net
+    for ``training_step``. The benchmark repeats one batch, so no step overflows."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from dnahnet_core.model.graphs import FixedWidthForward, widths_for
+
+    bf16 = precision == "bf16"
+    # a capture cannot keep autocast's cache of cast weights
+    context = torch.autocast(tokens.device.type, torch.bfloat16, enabled=bf16,
+                             cache_enabled=False)
+    with torch.no_grad(), context:
+        widths = widths_for(model(tokens, mask), tokens.shape[1], slack=0.125)
+    with context:
+        graphed = torch.cuda.make_graphed_callables(FixedWidthForward(model, widths).cuda(),
+                                                    (tokens, mask))
+
+    def net(tokens, mask):
+        with context:
+            logits, ratio_loss, _ = graphed(tokens, mask)
+        return SimpleNamespace(logits=logits, ratio_loss=ratio_loss)
+
+    return net
+
+
 def model_flops_per_step(model, batch: int, length: int) -> float:
     """Training FLOPs of one step by our accounting: 3 x the analytic forward FLOPs."""
     from dnahnet_core.model.flops import flops_per_nucleotide
@@ -53,7 +87,8 @@ def model_flops_per_step(model, batch: int, length: int) -> float:
 
 def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
             precision: str) -> dict:
-    """``precision``: fp32 or bf16, with ``+compile`` for ``dnahnet train --compile``."""
+    """``precision``: fp32 or bf16, with ``+compile`` for ``dnahnet train --compile`` or
+    ``+graphs`` for the forward and backward replayed from CUDA graphs (``graphed_net``)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -66,12 +101,16 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
     precision, _, compile_flag = precision.partition("+")
     dev = torch.device(device)
     model = build_model(load_config(model_name), seed=0).to(dev)
-    net = compiled_for_training(model, dev) if compile_flag == "compile" else model
     params = sum(p.numel() for p in model.parameters())
     opt = build_optimizer(model, lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     tokens = torch.randint(0, 4, (batch, length), generator=gen).to(dev)
     mask = torch.ones_like(tokens, dtype=torch.bool)
+    net = model
+    if compile_flag == "compile":
+        net = compiled_for_training(model, dev)
+    elif compile_flag == "graphs":
+        net = graphed_net(model, tokens, mask, precision)
 
     def step() -> None:
         training_step(model, net, opt, tokens, mask, precision)
@@ -145,6 +184,9 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "bf16+compile"],
                         help="CPU precisions to compare (+compile: --compile); ratios are "
                              "against the first")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="GPU: also each model's forward and backward replayed from CUDA "
+                             "graphs (bf16+graphs rows, mamba-ssm's kernels)")
     parser.add_argument("--child", default=None)
     args = parser.parse_args()
     if args.child:
@@ -164,6 +206,8 @@ def main() -> None:
         for m in args.models:
             rows.append(spawn(args, m, gpu, "bf16", {"DNAHNET_PURE_TORCH": "1"}))
             rows.append(spawn(args, m, gpu, "bf16", {}))
+            if args.cuda_graphs:
+                rows.append(spawn(args, m, gpu, "bf16+graphs", {}))
     print(f"{'model':<20}{'device':<7}{'prec':<13}{'params':>11}{'s/step':>9}{'nt/s':>10}"
           f"{'memory':>14}{'MFU':>8}{'vs 1st':>9}")
     for r in rows:

@@ -17,7 +17,11 @@
 #                only, peak memory, the longest length that fits
 #   profile      benchmarks/gpu_profile.py --device cuda: per forward, GPU kernel time against
 #                wall time, kernels launched, host syncs, the ops with the most host time
-#   train-speed  benchmarks/train_speed.py --device cuda (pure PyTorch and mamba-ssm paths)
+#   graphs       forwards replayed from CUDA graphs (dnahnet_core/model/graphs.py):
+#                tests/test_graphs.py (replays vs eager forwards), then inference_speed.py
+#                and length_sweep.py with --cuda-graphs
+#   train-speed  benchmarks/train_speed.py --device cuda --cuda-graphs (pure PyTorch and mamba-ssm
+#                paths, and mamba-ssm's with forward and backward replayed from CUDA graphs)
 #   suite        the whole `pytest -m "not slow"` suite with CUDA visible (last: the longest
 #                and least GPU-specific step is the one a short budget drops)
 # Options:
@@ -34,7 +38,7 @@
 # Exit status 0 when no step failed.
 set -uo pipefail
 
-STEPS_ALL="env install fast-path gpu-tests smoke torchrun inference lengths profile train-speed suite"
+STEPS_ALL="env install fast-path gpu-tests smoke torchrun inference lengths profile graphs train-speed suite"
 REPORT_NAME=gpu-check.md
 SITE_MARK=.dnahnet-gpu-site  # marks an install folder as this script's
 HEADER="# dnahnet GPU check"
@@ -217,16 +221,21 @@ pytest_summary() {  # the summary line of a pytest log, and its SKIPPED reasons
     grep -E "(passed|failed|error|skipped|deselected|no tests ran)( |,|$)" "$1" | tail -n 1
 }
 
-step_gpu_tests() {
-    local log="$WORK/gpu-tests.log" status
+agreement_tests() {  # pytest on $1 (a test file) into $WORK/$STEP.log; the report keeps
+    # its measured differences (-s: the checks print `agreement ...` lines) and its summary
+    local log="$WORK/$STEP.log" status
     # not the slow interpreter checks: the fast-path step's business, and minutes here
-    # -s: the checks print their measured differences (the report keeps them)
     "$PY" -m pytest -p no:cacheprovider -rs -v -s -p tests.failures_at_once -m "not slow" \
-        tests/test_fast_path.py 2>&1 | tee "$log"
+        "$1" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
-    { echo "\`pytest tests/test_fast_path.py\`:"; { grep "^agreement " "$log"; pytest_summary "$log"; } |
+    { echo "\`pytest $1\`:"; { grep "^agreement " "$log"; pytest_summary "$log"; } |
         fence; } | body
-    [ "$status" = 0 ] || return 1
+    return "$status"
+}
+
+step_gpu_tests() {
+    local log="$WORK/gpu-tests.log"
+    agreement_tests tests/test_fast_path.py || return 1
     if [ "$DRY_RUN" = 0 ] && grep -q "^SKIPPED" "$log"; then
         echo "**FAIL: GPU tests were skipped on a GPU machine** (mamba_ssm or CUDA missing)" | body
         return 1
@@ -363,6 +372,23 @@ step_profile() {
     benchmark_tables gpu_profile.py "${args[@]}"
 }
 
+step_graphs() {
+    agreement_tests tests/test_graphs.py || return 1
+    [ "$DRY_RUN" = 1 ] && skip "no CUDA in a dry run: the graph logic's CPU tests ran (above)," \
+        "the replays' benchmarks need CUDA"
+    local speed=(--device "$DEVICE" --cuda-graphs) sweep=(--device "$DEVICE" --cuda-graphs)
+    if [ "$QUICK" = 1 ]; then
+        speed+=(--lengths 8192 --repeats 3 --models transformer-small dnahnet-small)
+        sweep+=(--max-exp 15 --repeats 1 --models transformer-small dnahnet-small)
+    else
+        speed+=(--lengths 8192 32768 --repeats 5 --precisions bf16
+                --models transformer-small dnahnet-small dnahnet-2stage-r32 default mamba2-small)
+        sweep+=(--max-exp 17 --max-seconds 5 --models transformer-small dnahnet-small default)
+    fi
+    benchmark_tables inference_speed.py "${speed[@]}" || return 1
+    benchmark_tables length_sweep.py "${sweep[@]}"
+}
+
 step_lengths() {
     local args=(--device "$DEVICE")
     if [ "$DRY_RUN" = 1 ]; then
@@ -384,7 +410,7 @@ step_train_speed() {
     else
         # batch 8: at batch 1 every model but the transformer spent its step launching
         # kernels (H100, 2026-11-23: 0.1-0.4 % MFU, the fast path slower than the pure one)
-        args+=(--length 8192 --batch 8 --steps 10
+        args+=(--length 8192 --batch 8 --steps 10 --cuda-graphs
                --models dnahnet-small dnahnet-2stage-r32 transformer-small mamba2-small)
     fi
     echo "\`python benchmarks/train_speed.py ${args[*]}\`" | body
@@ -603,12 +629,12 @@ render() {  # the report so far, replaced atomically
 
 # minimal seconds each step needs on a GPU (a step is skipped when less is left)
 declare -A NEEDS=([env]=5 [install]=10 [fast-path]=15 [gpu-tests]=30 [smoke]=45 [torchrun]=45
-                  [inference]=45 [lengths]=60 [profile]=30 [train-speed]=60 [suite]=90)
+                  [inference]=45 [lengths]=60 [profile]=30 [graphs]=60 [train-speed]=60 [suite]=90)
 declare -A TITLES=([env]="Environment" [install]="Install the carried wheels"
     [fast-path]="mamba-ssm fast path" [gpu-tests]="GPU tests" [smoke]="bf16 training, every preset"
     [torchrun]="torchrun (NCCL) and resume" [inference]="Inference speed"
     [lengths]="Long sequences: speed, memory, the longest that fits"
-    [profile]="Where a forward's time goes"
+    [profile]="Where a forward's time goes" [graphs]="Forwards replayed from CUDA graphs"
     [train-speed]="Training speed" [suite]="The whole fast test suite")
 
 number=0

@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gpu_check.sh"
 STEPS = ["env", "install", "fast-path", "gpu-tests", "smoke", "torchrun", "inference",
-         "lengths", "profile", "train-speed", "suite"]
+         "lengths", "profile", "graphs", "train-speed", "suite"]
 
 
 def run_script(script: Path, *args, env_extra: dict | None = None, timeout: int = 900):
@@ -133,7 +133,7 @@ def test_quick_dry_run_writes_every_section(tmp_path):
         "env": "PASS", "install": "SKIP", "fast-path": "PASS" if interpreted else "SKIP",
         "gpu-tests": "PASS",
         "smoke": "PASS", "torchrun": "PASS", "inference": "PASS", "lengths": "PASS",
-        "profile": "PASS", "train-speed": "PASS", "suite": "SKIP"}
+        "profile": "PASS", "graphs": "SKIP", "train-speed": "PASS", "suite": "SKIP"}
     headings = re.findall(r"^## \d+\. .* — (?:PASS|FAIL|SKIP)$", report, flags=re.M)
     assert len(headings) == len(STEPS)
     assert "SKIP: no wheels in" in report
@@ -153,6 +153,10 @@ def test_quick_dry_run_writes_every_section(tmp_path):
                      flags=re.M)
     assert re.search(r"^\| `aten::mm` \| \d+ \|", report, flags=re.M)
     assert re.search(r"^dnahnet-tiny +cpu +fp32 ", report, flags=re.M)  # train-speed
+    # graphs: the graph logic's tests ran on the CPU, their CUDA checks skipped
+    graphs = report[report.index("`pytest tests/test_graphs.py`:"):]
+    assert re.search(r"\b\d+ passed, 2 skipped in", graphs.split("````", 2)[1])
+    assert "SKIP: no CUDA in a dry run: the graph logic's CPU tests ran" in report
     assert "resumed run: train records at steps [1, 2]" in report
     assert "stopped at step 1 (--stop-after), then --resume" in report
 
@@ -254,7 +258,7 @@ def test_length_sweep_never_measures_the_warm_up(monkeypatch, capsys):
                                  load=lambda name: torch.nn.Linear(1, 1))
     monkeypatch.setitem(sys.modules, "inference_speed", fake)
     args = argparse.Namespace(child="x", device="cpu", precision="fp32", min_exp=10, max_exp=11,
-                              find_limit=False, repeats=3, max_seconds=5.0)
+                              find_limit=False, repeats=3, max_seconds=5.0, cuda_graphs=False)
     length_sweep.child(args)
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["length"], r["status"], r["seconds"], r["warmup_s"]) for r in rows] == [
