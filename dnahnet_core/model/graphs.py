@@ -166,6 +166,7 @@ class GraphedForward:
         key = (tuple(tokens.shape), tokens.dtype, mask is None)
         graph = self.graphs.get(key)
         if graph is None:
+            self._make_room()  # before the eager pass: memory is what a long input lacks
             output = self._eager(tokens, mask)
             self._capture(key, tokens, mask, widths_for(output, tokens.shape[1], self.slack))
             return output
@@ -184,6 +185,10 @@ class GraphedForward:
         self._capture(key, tokens, mask, widths)
         return output
 
+    def _make_room(self) -> None:
+        while len(self.graphs) >= self.max_graphs:
+            self.graphs.popitem(last=False)  # the least recently used shape
+
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16,
                               enabled=self.precision == "bf16", cache_enabled=False)
@@ -194,8 +199,7 @@ class GraphedForward:
 
     def _capture(self, key, tokens, mask, widths: tuple[int, ...]) -> None:
         self.graphs.pop(key, None)  # memory goes back to the pool before the capture
-        while len(self.graphs) >= self.max_graphs:
-            self.graphs.popitem(last=False)  # the least recently used shape
+        self._make_room()
         with torch.inference_mode():
             static_tokens = tokens.clone()
             static_mask = None if mask is None else mask.clone()
