@@ -239,6 +239,26 @@ def check_incremental_agreement(device: str, preset: str = "dnahnet-small",
     _assert_close_before(firsts, joined, full.logits, rtol=1e-3, atol=1e-3)
 
 
+def check_widths_agreement(device: str, preset: str = "dnahnet-small", length: int = 4096,
+                           batch: int = 2) -> None:
+    """fp32 forward with each stage's inner length fixed above its chunk count (padded
+    with invalid chunks, as model.graphs captures it) against the counted forward, both
+    on the active path: the same log-probs and boundaries."""
+    from dnahnet_core.model.graphs import widths_for
+
+    model = _model(preset, device).eval()
+    tokens = _tokens(batch, length, 3, device)
+    with torch.no_grad():
+        counted = model(tokens)
+        fixed = model(tokens, chunk_widths=widths_for(counted, length, slack=0.125))
+    reference = {"masks": [s.boundary_mask for s in counted.stages],
+                 "probs": [s.boundary_prob for s in counted.stages]}
+    firsts = _first_flips(reference, {"masks": [s.boundary_mask for s in fixed.stages]})
+    _report(f"widths {preset} {batch}x{length}", logits=_max_diff(fixed.logits, counted.logits),
+            first_flips=firsts)
+    _assert_close_before(firsts, fixed.logits, counted.logits, rtol=1e-4, atol=1e-4)
+
+
 @contextlib.contextmanager
 def _flip_second_stage(model, low: float, high: float):
     """Within the block, mirror the second router's probabilities around 0.5 where |p - 0.5| is in

@@ -7,6 +7,8 @@ gated norm, their backward passes). It says nothing about speed or bf16 rounding
 
     PYTHONPATH=SITE python tests/triton_interpreter.py [--tf32] [fp32 dnahnet-tiny 512 [BATCH]]
 
+CHECK (the first argument): fp32, bf16, incremental or widths (test_fast_path.check_*).
+
 SITE holds mamba_ssm installed as scripts/gpu_check.sh installs it (its __init__ trimmed);
 triton must be importable. With no arguments it runs CHECKS, the set that
 `gpu_check.sh --dry-run` and tests/test_fast_path.py use. Exit 0 when every check passes.
@@ -98,7 +100,9 @@ def main(argv: list[str]) -> int:
     for check, preset, length, batch in checks:
         getattr(test_fast_path, f"check_{check}_agreement")("cpu", preset, length=length,
                                                             batch=batch)
-        print(f"{check} {preset} {length}: the fast path agrees with the pure path", flush=True)
+        agrees = ("fixed chunk widths agree with counted ones on the fast path"
+                  if check == "widths" else "the fast path agrees with the pure path")
+        print(f"{check} {preset} {length}: {agrees}", flush=True)
     return 0
 
 

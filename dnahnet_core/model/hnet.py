@@ -93,7 +93,8 @@ class HNetStage(nn.Module):
         h, enc_state, p, route_state, boundary = self._encode_and_route(
             x, valid, _field(state, "encoder"), _field(state, "router"), return_state
         )
-        chunks, chunk_valid, order = self._chunks(h, boundary, *chunk_widths[:1])
+        width = chunk_widths[0] if chunk_widths else None
+        chunks, chunk_valid, order = self._chunks(h, boundary, width)
         inner_args = (chunks, chunk_valid, _field(state, "inner"), return_state)
         if isinstance(self.inner, HNetStage):
             inner_out, inner_state, inner_stats = self.inner(*inner_args, chunk_widths[1:])
