@@ -125,12 +125,18 @@ def main() -> None:
             runners = {(name, graphed): GraphedForward(models[name], precision=precision,
                                                        max_graphs=1) if graphed else models[name]
                        for name, graphed in runs}
-            for (_, graphed), runner in runners.items():  # warm-up
-                if graphed:  # an eager pass and the capture, then a replay
-                    forward_seconds(runner, tokens, precision)
-                    forward_seconds(runner, tokens, precision)
-                else:
+            for (name, graphed), runner in list(runners.items()):  # warm-up
+                if not graphed:
                     forward_seconds(runner, tokens[:, :1024], precision)
+                    continue
+                try:  # an eager pass and the capture, then a replay
+                    forward_seconds(runner, tokens, precision)
+                    forward_seconds(runner, tokens, precision)
+                except RuntimeError as error:  # a capture that fails costs its rows only
+                    print(f"# {name}, {length:,} nt, {precision}, CUDA graphs: failed: "
+                          f"{str(error).splitlines()[0]}", flush=True)
+                    del runners[name, graphed]
+                    runs.remove((name, graphed))
             times: dict[tuple, list[float]] = {run: [] for run in runs}
             ratios: dict[tuple, list[float]] = {}
             for repeat in range(args.repeats):
