@@ -160,5 +160,6 @@ def main() -> None:
                       f"{seconds / length * 1e6:.1f} | {flops / 1e6:.1f} | {100 * share:.0f}% | "
                       f"{versus} | {ratio_text} |", flush=True)
 
+
 if __name__ == "__main__":
     main()

@@ -67,7 +67,7 @@ def graphed_net(model, tokens, mask, precision: str):
     with torch.no_grad(), context:
         widths = widths_for(model(tokens, mask), tokens.shape[1], slack=0.125)
     with context:
-        graphed = torch.cuda.make_graphed_callables(FixedWidthForward(model, widths).cuda(),
+        graphed = torch.cuda.make_graphed_callables(FixedWidthForward(model, widths),
                                                     (tokens, mask))
 
     def net(tokens, mask):

@@ -258,19 +258,11 @@ def test_a_forward_waits_for_the_device_only_to_size_each_stage(preset):
     forwards of up to 32 kb waited on the host (docs/benchmarks.md). Only the chunk
     count of each stage needs the host (it sizes the inner sequence); the compression
     statistics stay on the device (they took four more syncs a forward)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class HostSyncs(TorchDispatchMode):
-        count = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.item.default):
-                self.count += 1
-            return func(*args, **(kwargs or {}))
+    from tests.test_graphs import _CaptureBreakers  # host reads, and tensors from host data
 
     model = build_model(load_config(preset), seed=0)
     tokens = torch.randint(0, 4, (2, 600), generator=torch.Generator().manual_seed(0))
-    with HostSyncs() as syncs:
+    with _CaptureBreakers() as syncs:
         out = model(tokens)
         (out.logits.sum() + out.ratio_loss).backward()
     assert syncs.count == model.config.num_stages

@@ -110,12 +110,14 @@ class FixedWidthForward(nn.Module):
     def __init__(self, model: DnaLM, widths: tuple[int, ...]):
         super().__init__()
         self.model, self.widths = model, tuple(widths)
-        self.register_buffer("limits", torch.tensor(self.widths, dtype=torch.long),
+        # on the model's device from the start: a copy to it inside a capture would break it
+        device = next(model.parameters()).device
+        self.register_buffer("limits", torch.tensor(self.widths, device=device),
                              persistent=False)
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor):
         out = self.model(tokens, mask, chunk_widths=self.widths)
-        return out.logits, out.ratio_loss, overflowed(out, self.limits.to(tokens.device))
+        return out.logits, out.ratio_loss, overflowed(out, self.limits)
 
 
 def widths_for(output: LMOutput, length: int, slack: float,
