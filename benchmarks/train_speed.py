@@ -15,8 +15,8 @@ inside Triton kernels (mamba-ssm's scan), so they cannot measure the fast path.
     python benchmarks/train_speed.py --device cuda --cuda-graphs   # + bf16+graphs rows
 
 A bf16+graphs row replays the forward and backward from CUDA graphs captured at the
-batch's shape, each stage's inner length fixed (dnahnet_core/model/graphs.py): what a
-training step costs without the host issuing every op. `dnahnet train` does not do this.
+batch's shape, each stage's inner length fixed: `dnahnet train --cuda-graphs`
+(dnahnet_core/train/graphs.py), a training step without the host issuing every op.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 def training_step(model, net, optimizer, tokens, mask, precision: str) -> None:
     """One step as `dnahnet train` takes it: forward through ``net`` (the model, maybe
-    compiled), loss with the default ratio-loss weight, backward, clipping, AdamW."""
+    compiled or graphed), loss with the default ratio-loss weight, backward, clipping,
+    AdamW."""
     import torch
 
     from dnahnet_core.train.metrics import token_nll
@@ -46,36 +47,7 @@ def training_step(model, net, optimizer, tokens, mask, precision: str) -> None:
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-
-
-def graphed_net(model, tokens, mask, precision: str):
-    """The forward and backward of ``model`` at this batch's shape, captured in CUDA graphs
-    (``torch.cuda.make_graphed_callables``) with each stage's inner length fixed at a
-    bucket above this batch's chunk counts (``model.graphs.FixedWidthForward``): a net
-    for ``training_step``. The benchmark repeats one batch, so no step overflows."""
-    from types import SimpleNamespace
-
-    import torch
-
-    from dnahnet_core.model.graphs import FixedWidthForward, widths_for
-
-    bf16 = precision == "bf16"
-    # a capture cannot keep autocast's cache of cast weights
-    context = torch.autocast(tokens.device.type, torch.bfloat16, enabled=bf16,
-                             cache_enabled=False)
-    with torch.no_grad(), context:
-        widths = widths_for(model(tokens, mask), tokens.shape[1], slack=0.125)
-    with context:
-        graphed = torch.cuda.make_graphed_callables(FixedWidthForward(model, widths),
-                                                    (tokens, mask))
-
-    def net(tokens, mask):
-        with context:
-            logits, ratio_loss, _ = graphed(tokens, mask)
-        return SimpleNamespace(logits=logits, ratio_loss=ratio_loss)
-
-    return net
+    optimizer.zero_grad(set_to_none=not getattr(net, "keeps_gradients", False))
 
 
 def model_flops_per_step(model, batch: int, length: int) -> float:
@@ -88,7 +60,8 @@ def model_flops_per_step(model, batch: int, length: int) -> float:
 def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
             precision: str) -> dict:
     """``precision``: fp32 or bf16, with ``+compile`` for ``dnahnet train --compile`` or
-    ``+graphs`` for the forward and backward replayed from CUDA graphs (``graphed_net``)."""
+    ``+graphs`` for ``dnahnet train --cuda-graphs`` (the forward and backward replayed
+    from CUDA graphs)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -110,7 +83,9 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
     if compile_flag == "compile":
         net = compiled_for_training(model, dev)
     elif compile_flag == "graphs":
-        net = graphed_net(model, tokens, mask, precision)
+        from dnahnet_core.train.graphs import GraphedTrainingForward
+
+        net = GraphedTrainingForward(model, precision=precision)
 
     def step() -> None:
         training_step(model, net, opt, tokens, mask, precision)
@@ -121,9 +96,11 @@ def one_run(model_name: str, length: int, steps: int, batch: int, device: str,
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    step()  # warm-up (allocations, kernel compilation, torch.compile)
+    step()  # warm-up (allocations, kernel compilation, torch.compile, graph capture)
     sync()
     warmup_s = time.perf_counter() - start
+    if getattr(net, "off_because", None):  # the graphs fell back to eager: no graphs row
+        raise RuntimeError(f"CUDA graphs turned off: {net.off_because}")
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []

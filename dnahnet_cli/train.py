@@ -68,6 +68,11 @@ def command(
     compile: bool = _opt(
         "--compile/--no-compile", "Compile the model with torch.compile (default: off)."
     ),
+    cuda_graphs: bool = _opt(
+        "--cuda-graphs/--no-cuda-graphs",
+        "Replay each step's forward and backward from CUDA graphs: one GPU, no host "
+        "overhead (default: off).",
+    ),
     rc_augment: bool = _opt(
         "--rc-augment/--no-rc-augment",
         "Random reverse-complement augmentation (default: on).",
@@ -114,7 +119,8 @@ def command(
         "grad_accum": grad_accum, "lr": lr, "warmup": warmup, "min_lr_ratio": min_lr_ratio,
         "weight_decay": weight_decay, "grad_clip": grad_clip,
         "ratio_loss_weight": ratio_loss_weight, "seed": seed, "device": device,
-        "precision": precision, "compile": compile, "rc_augment": rc_augment,
+        "precision": precision, "compile": compile, "cuda_graphs": cuda_graphs,
+        "rc_augment": rc_augment,
         "log_every": log_every, "eval_every": eval_every, "eval_fragments": eval_fragments,
         "save_every": save_every, "keep": keep, "stop_after": stop_after,
         "time_limit": time_limit, "tensorboard": tensorboard,

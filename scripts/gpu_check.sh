@@ -18,8 +18,9 @@
 #   profile      benchmarks/gpu_profile.py --device cuda: per forward, GPU kernel time against
 #                wall time, kernels launched, host syncs, the ops with the most host time
 #   graphs       forwards replayed from CUDA graphs (dnahnet_core/model/graphs.py):
-#                tests/test_graphs.py (replays vs eager forwards), then inference_speed.py
-#                and length_sweep.py with --cuda-graphs
+#                tests/test_graphs.py (replays vs eager forwards) and
+#                tests/test_train_graphs.py (graphed training steps vs eager ones), then
+#                inference_speed.py and length_sweep.py with --cuda-graphs
 #   train-speed  benchmarks/train_speed.py --device cuda --cuda-graphs (pure PyTorch and mamba-ssm
 #                paths, and mamba-ssm's with forward and backward replayed from CUDA graphs)
 #   suite        the whole `pytest -m "not slow"` suite with CUDA visible (last: the longest
@@ -374,12 +375,12 @@ step_profile() {
 
 step_graphs() {
     if [ "$DRY_RUN" = 1 ]; then
-        agreement_tests tests/test_graphs.py || return 1
+        agreement_tests tests/test_graphs.py tests/test_train_graphs.py || return 1
         skip "no CUDA in a dry run: the graph logic's CPU tests ran (above)," \
             "the replays' benchmarks need CUDA"
     fi
     # on a GPU only the CUDA tests: the rest are CPU logic, which the suite runs anyway
-    agreement_tests tests/test_graphs.py -k cuda || return 1
+    agreement_tests tests/test_graphs.py tests/test_train_graphs.py -k cuda || return 1
     if grep -q "^SKIPPED" "$WORK/graphs.log"; then
         echo "**FAIL: the CUDA graph tests were skipped on a GPU machine**" | body
         return 1

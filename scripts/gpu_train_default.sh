@@ -31,6 +31,9 @@
 #                   runs out of GPU memory). The first GPU run, at 32, took 400 steps in 4
 #                   minutes and its boundaries learned no codon periodicity (docs/training.md)
 #   --lr LR         peak learning rate (default 2e-3, the card's)
+#   --cuda-graphs   train with `train --cuda-graphs` (the probe too): each step's forward
+#                   and backward replayed from CUDA graphs; a capture that fails or
+#                   disagrees with the eager step turns them off and training goes on
 #   --run DIR       the run folder (default runs/gpu-default; it stays while the machine does)
 #   --inputs DIR    the genomes (default .gpu_data)
 # Environment: PYTHON (python3; .venv/bin/python with --dry-run), PREP (the prepared data,
@@ -43,6 +46,7 @@ die() { echo "gpu_train_default: error: $*" >&2; exit 2; }
 say() { echo "gpu_train_default: $*" >&2; }
 
 DRY_RUN=0 MINUTES=6 SCHEDULE="" TOKENS="" BATCH=8 LR=2e-3 RUN=runs/gpu-default INPUTS=.gpu_data OUT=""
+GRAPHS=(--no-cuda-graphs)  # explicit: a resumed run would keep its last value
 while [ $# -gt 0 ]; do
     case $1 in
         --dry-run) DRY_RUN=1 ;;
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
         --tokens) TOKENS=${2:?--tokens needs a number}; shift ;;
         --batch-size) BATCH=${2:?--batch-size needs a number}; shift ;;
         --lr) LR=${2:?--lr needs a number}; shift ;;
+        --cuda-graphs) GRAPHS=(--cuda-graphs) ;;
         --run) RUN=${2:?--run needs a folder}; shift ;;
         --inputs) INPUTS=${2:?--inputs needs a folder}; shift ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -107,7 +112,7 @@ else
     export PYTHONPATH="$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}"
 fi
 # shellcheck disable=SC2206  # TRAIN_ARGS is split into words on purpose
-RUN_ARGS+=(--device "$DEVICE" --precision bf16 ${TRAIN_ARGS:-})
+RUN_ARGS+=(--device "$DEVICE" --precision bf16 "${GRAPHS[@]}" ${TRAIN_ARGS:-})
 
 # ---------------------------------------------------------------- 2. data
 if [ ! -f "$PREP/manifest.json" ]; then

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -81,16 +81,24 @@ def _tensors(tree) -> list[torch.Tensor]:
     return []
 
 
+def rebuilt(template, tensors: Iterator[torch.Tensor]):
+    """``template`` (an output tree) with each of its tensors, in ``_tensors``' order,
+    replaced by the next of ``tensors``; everything else kept."""
+    if isinstance(template, torch.Tensor):
+        return next(tensors)
+    if dataclasses.is_dataclass(template):
+        return dataclasses.replace(template, **{
+            f.name: rebuilt(getattr(template, f.name), tensors)
+            for f in dataclasses.fields(template)})
+    if isinstance(template, (list, tuple)):
+        return type(template)(rebuilt(item, tensors) for item in template)
+    return template
+
+
 def _copied(output: LMOutput) -> LMOutput:
     """The output with every tensor copied out of the graph's buffers (the next replay
     overwrites them)."""
-    def copy(value):
-        return value.clone() if isinstance(value, torch.Tensor) else value
-
-    stages = [dataclasses.replace(s, **{f.name: copy(getattr(s, f.name))
-                                        for f in dataclasses.fields(s)})
-              for s in output.stages]
-    return LMOutput(output.logits.clone(), output.ratio_loss.clone(), stages)
+    return rebuilt(output, (t.clone() for t in _tensors(output)))
 
 
 def overflowed(output: LMOutput, limits: torch.Tensor) -> torch.Tensor:
@@ -102,10 +110,10 @@ def overflowed(output: LMOutput, limits: torch.Tensor) -> torch.Tensor:
 
 class FixedWidthForward(nn.Module):
     """``model(tokens, mask, chunk_widths=widths)`` as tensors only: (logits, ratio loss,
-    overflow), the shape ``torch.cuda.make_graphed_callables`` captures with its backward.
-    Gradients are those of the counted widths while nothing overflows (tested). For
-    measuring graphed training steps (``benchmarks/train_speed.py``'s ``bf16+graphs``);
-    ``dnahnet train`` does not use it."""
+    overflow, then the stages' statistics, detached, in ``_tensors``' order: ``rebuilt``
+    puts them back into StageStats), the form ``torch.cuda.make_graphed_callables``
+    captures with its backward (``dnahnet train --cuda-graphs``). Gradients are those of
+    the counted widths while nothing overflows (tested)."""
 
     def __init__(self, model: DnaLM, widths: tuple[int, ...]):
         super().__init__()
@@ -117,7 +125,8 @@ class FixedWidthForward(nn.Module):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor):
         out = self.model(tokens, mask, chunk_widths=self.widths)
-        return out.logits, out.ratio_loss, overflowed(out, self.limits)
+        stats = [t.detach() for t in _tensors(out.stages)]  # statistics: no gradient
+        return (out.logits, out.ratio_loss, overflowed(out, self.limits), *stats)
 
 
 def widths_for(output: LMOutput, length: int, slack: float,

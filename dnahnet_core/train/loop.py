@@ -45,6 +45,7 @@ from dnahnet_core.train.compile import compiled_for_training
 from dnahnet_core.train.data import ShardedBatches
 from dnahnet_core.train.distributed import World
 from dnahnet_core.train.evaluate import evaluate_split
+from dnahnet_core.train.graphs import graphed_for_training
 from dnahnet_core.train.metrics import (
     METRICS,
     TENSORBOARD,
@@ -85,7 +86,7 @@ class Run:
     run_dir: Path
     precision: str
     model: nn.Module  # the plain model: optimizer, clipping, checkpoints, validation
-    net: nn.Module  # what the step calls: the model, DDP-wrapped and/or compiled
+    net: nn.Module | Callable  # what the step calls: the model, DDP-wrapped, compiled or graphed
     optimizer: torch.optim.Optimizer
     schedule: WarmupCosine
     stream: ShardedBatches
@@ -326,7 +327,8 @@ def train_step(run: Run, state: RunState, stop_requested: bool) -> StepStats:
     if not math.isfinite(grad_norm):
         raise NonFinite(_nonfinite_message("gradient norm", run, state))
     run.optimizer.step()
-    run.optimizer.zero_grad(set_to_none=True)
+    # a graphed step needs its gradients kept (graphs.py)
+    run.optimizer.zero_grad(set_to_none=not getattr(net, "keeps_gradients", False))
     return StepStats(
         nll_sum=nll_total, nucleotides=global_count.item(), ratio_loss=ratio_mean,
         grad_norm=grad_norm, stages=packed[3:].view(-1, 3) / parts,
@@ -400,6 +402,16 @@ def start_run(
     warmup = options.warmup if options.warmup is not None else default_warmup(steps)
     schedule = WarmupCosine(options.lr, warmup, steps, options.min_lr_ratio)
 
+    net = model  # before anything is written: --cuda-graphs may refuse
+    if world.distributed:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if options.compile:
+        net = compiled_for_training(net, device)
+    if options.cuda_graphs:
+        net = graphed_for_training(model, world, precision)
+
     metrics = None
     if world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -409,13 +421,6 @@ def start_run(
             json.dump(options.to_dict(), handle, indent=2)
         metrics = MetricsLog(run_dir, options.tensorboard)
 
-    net = model
-    if world.distributed:
-        net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    if options.compile:
-        net = compiled_for_training(net, device)
     result = TrainResult(step=state.step, status="finished", run_dir=run_dir)
     run = Run(options, world, run_dir, precision, model, net, optimizer, schedule, stream,
               steps, warmup, train_set, val_set, save_weights, metrics, result)

@@ -48,6 +48,7 @@ class TrainOptions:
     device: str = "auto"
     precision: str = "auto"
     compile: bool = False  # torch.compile the model (compile.py)
+    cuda_graphs: bool = False  # replay the steps from CUDA graphs (graphs.py)
     rc_augment: bool = True  # random reverse-complement augmentation
     log_every: int = 10
     eval_every: int = 200
@@ -61,7 +62,7 @@ class TrainOptions:
     # options that may differ between the sessions of one run without changing its meaning
     SESSION = ("out", "data", "device", "resume", "stop_after", "time_limit", "tensorboard",
                "log_every", "eval_every", "eval_fragments", "save_every", "keep", "max_steps",
-               "tokens", "compile")
+               "tokens", "compile", "cuda_graphs")
     # names that runs saved before a rename still use
     RENAMED = {"reverse_complement": "rc_augment"}
 
@@ -85,6 +86,8 @@ class TrainOptions:
             raise DnahnetError("--lr: must be positive")
         if self.max_steps is not None and self.max_steps < 1:
             raise DnahnetError("--max-steps: must be at least 1")
+        if self.compile and self.cuda_graphs:
+            raise DnahnetError("--compile and --cuda-graphs: choose one")
         if self.time_limit is not None and not 0 < self.time_limit < math.inf:
             raise DnahnetError("--time-limit: must be a positive number of minutes")
 
