@@ -9,7 +9,8 @@
 #   fast-path    mamba-ssm's Triton kernels import and dnahnet will use them
 #                (--dry-run: run them in Triton's CPU interpreter where triton imports)
 #   gpu-tests    tests/test_fast_path.py (none may skip on a GPU)
-#   smoke        `dnahnet train` a few bf16 steps of every preset on the bundled test genomes
+#   smoke        `dnahnet train` a few bf16 steps of every preset on the bundled test genomes,
+#                and of dnahnet-paper-small with --cuda-graphs (on a GPU)
 #   torchrun     an NCCL all-reduce under torchrun, and `dnahnet train` under torchrun
 #                (nproc 1) stopped half-way and resumed
 #   inference    benchmarks/inference_speed.py --device cuda
@@ -291,15 +292,23 @@ sys.exit(0 if finite and (run / "model.safetensors").exists() else 1)
 PY
 }
 
-smoke_one() {  # one preset's run; prints its table row (a failure's row says so)
-    local preset=$1 prep=$2 steps=$3 start=$SECONDS
-    if "$PY" -m dnahnet_cli train --data "$prep" --config "$preset" --out "$WORK/smoke-$preset" \
+smoke_one() {  # one run: $1 a preset, or PRESET+graphs for `train --cuda-graphs`; its table row
+    local run=$1 prep=$2 steps=$3 start=$SECONDS preset=${1%+graphs} extra=()
+    [ "$run" = "$preset" ] || extra=(--cuda-graphs)
+    if "$PY" -m dnahnet_cli train --data "$prep" --config "$preset" --out "$WORK/smoke-$run" \
         --max-steps "$steps" --batch-size 2 --device "$DEVICE" --precision bf16 \
         --log-every 1 --eval-every "$steps" --eval-fragments 4 --save-every "$steps" \
-        >"$WORK/smoke-$preset.log" 2>&1; then
-        run_summary "$WORK/smoke-$preset" "$preset" "$((SECONDS - start))"
+        "${extra[@]}" >"$WORK/smoke-$run.log" 2>&1; then
+        run_summary "$WORK/smoke-$run" "$run" "$((SECONDS - start))" || return 1
+        # a graphed run that turned its graphs off trained eagerly: not what was asked
+        if [ ${#extra[@]} -gt 0 ] && { grep -q "CUDA graphs turned off" "$WORK/smoke-$run.log" ||
+                ! grep -q "CUDA graphs: captured" "$WORK/smoke-$run.log"; }; then
+            echo "| $run | | **graphs not used**: $(grep -m 1 "CUDA graphs" \
+                "$WORK/smoke-$run.log" || echo "no capture") | | | | | |"
+            return 1
+        fi
     else
-        echo "| $preset | $((SECONDS - start)) | **failed** (see the log) | | | | | |"
+        echo "| $run | $((SECONDS - start)) | **failed** (see the log) | | | | | |"
         return 1
     fi
 }
@@ -313,12 +322,15 @@ step_smoke() {
         presets=$("$PY" -c "from dnahnet_core.model.config import list_presets; \
 print(' '.join(list_presets()))"); steps=4
     fi
+    # and the default model's preset through CUDA graphs (train --cuda-graphs), where CUDA is
+    [ "$DRY_RUN" = 1 ] || presets="$presets dnahnet-paper-small+graphs"
     # on a GPU most of a short run is Triton compiling on the CPU: run presets side by side
     jobs=${SMOKE_JOBS:-$([ "$DRY_RUN" = 1 ] && echo 1 || echo 4)}
     {
         echo "\`dnahnet train --config PRESET --max-steps $steps --batch-size 2 --device $DEVICE" \
             "--precision bf16\` on the bundled test genomes (2,048-nt fragments), $jobs at a" \
-            "time (seconds: each run's wall time, Triton compiling included):"
+            "time (seconds: each run's wall time, Triton compiling included; +graphs: with" \
+            "\`--cuda-graphs\`):"
         echo
         echo "| preset | seconds | steps | train loss | val bpb | nt/s (last) | compression | finite |"
         echo "|---|---|---|---|---|---|---|---|"

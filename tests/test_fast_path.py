@@ -79,14 +79,14 @@ def _model(name: str, device: str):
     return model.to(device)
 
 
-def _run(model, tokens, precision: str, pure: bool, grad: bool = False):
+def _run(model, tokens, precision: str, pure: bool, grad: bool = False, chunk_widths=()):
     """Log-probs, per-stage boundary probabilities and decisions, and (grad) the gradients
     of the training loss, on one back end."""
     def go():
         model.zero_grad(set_to_none=True)
         with torch.autocast(tokens.device.type, torch.bfloat16, enabled=precision == "bf16"):
             with torch.set_grad_enabled(grad):
-                out = model(tokens)
+                out = model(tokens, chunk_widths=chunk_widths)
         logp = torch.log_softmax(out.logits.float(), -1)
         nll = -logp.gather(-1, tokens[..., None]).mean()
         grads = None
@@ -241,22 +241,24 @@ def check_incremental_agreement(device: str, preset: str = "dnahnet-small",
 
 def check_widths_agreement(device: str, preset: str = "dnahnet-small", length: int = 4096,
                            batch: int = 2) -> None:
-    """fp32 forward with each stage's inner length fixed above its chunk count (padded
-    with invalid chunks, as model.graphs captures it) against the counted forward, both
-    on the active path: the same log-probs and boundaries."""
+    """fp32 forward and backward with each stage's inner length fixed above its chunk
+    count (padded with invalid chunks, as model.graphs and train.graphs capture it)
+    against the counted ones, both on the active path: the same log-probs and boundaries,
+    and the same gradients when no decision flipped."""
     from dnahnet_core.model.graphs import widths_for
 
-    model = _model(preset, device).eval()
+    model = _model(preset, device).train()
     tokens = _tokens(batch, length, 3, device)
     with torch.no_grad():
-        counted = model(tokens)
-        fixed = model(tokens, chunk_widths=widths_for(counted, length, slack=0.125))
-    reference = {"masks": [s.boundary_mask for s in counted.stages],
-                 "probs": [s.boundary_prob for s in counted.stages]}
-    firsts = _first_flips(reference, {"masks": [s.boundary_mask for s in fixed.stages]})
-    _report(f"widths {preset} {batch}x{length}", logits=_max_diff(fixed.logits, counted.logits),
-            first_flips=firsts)
-    _assert_close_before(firsts, fixed.logits, counted.logits, rtol=1e-4, atol=1e-4)
+        widths = widths_for(model(tokens), length, slack=0.125)
+    counted = _run(model, tokens, "fp32", pure=False, grad=True)
+    fixed = _run(model, tokens, "fp32", pure=False, grad=True, chunk_widths=widths)
+    firsts = _first_flips(counted, fixed)
+    _report(f"widths {preset} {batch}x{length}", logp=_max_diff(fixed["logp"], counted["logp"]),
+            first_flips=firsts, grad_rel_error=_grad_error(fixed["grads"], counted["grads"]))
+    _assert_close_before(firsts, fixed["logp"], counted["logp"], rtol=1e-4, atol=1e-4)
+    if all(first is None for first in firsts):  # a flip changes every later gradient
+        assert _grad_error(fixed["grads"], counted["grads"]) < 1e-4
 
 
 @contextlib.contextmanager
@@ -310,6 +312,12 @@ def test_bf16_fast_path_is_as_close_to_fp32_as_the_pure_path_on_gpu(preset):
 @pytest.mark.parametrize("preset", ["dnahnet-small", "default"])
 def test_incremental_continuation_equals_full_forward_on_gpu(preset):
     check_incremental_agreement("cuda", preset)
+
+
+@needs_gpu
+@pytest.mark.parametrize("preset", ["dnahnet-small", "default"])
+def test_fixed_chunk_widths_give_the_counted_forward_and_backward_on_gpu(preset):
+    check_widths_agreement("cuda", preset)
 
 
 @pytest.mark.slow
