@@ -150,6 +150,9 @@ def test_a_step_whose_chunks_overflow_runs_eagerly_and_the_next_captures_wider(b
     (wide,) = net.graphs.values()
     assert net.captures == 2 and all(
         w > n for w, n in zip(wide.widths, narrow.widths, strict=True))
+    counts = [int(s.chunk_count.max()) for s in want.stages]
+    assert (narrow.slack, wide.slack) == (0.125, 0.25)  # each overflow doubles the slack
+    assert all(w >= 1.25 * c for w, c in zip(wide.widths, counts, strict=True))
     again = net(*batches[1])
     assert net.overflows == 1 and net.replays == 4
     torch.testing.assert_close(again.logits, model(*batches[1]).logits, rtol=0, atol=1e-4)

@@ -15,7 +15,8 @@ once per batch shape, and every later step replays both.
   on a side stream first, where mamba-ssm's kernels compile and autotune).
 - A step whose chunks overflow a width is noticed from one flag the graph computes (one
   sync a step, where the loop reads its loss anyway): that step runs eagerly (the right
-  gradients) and the next step captures again with wider widths.
+  gradients) and the next step captures again with wider widths, and twice the slack
+  (12.5 % at first), so that counts still growing early in a run cost few captures.
 - Every capture is checked before it is used: a replay's logits and gradients against
   the same forward and backward run eagerly (the same widths, so the same kernels). A
   capture that fails or disagrees turns the graphs off for the rest of the run with a
@@ -66,6 +67,7 @@ def cuda_training_capture(module: torch.nn.Module, sample_args: tuple) -> Callab
 class _Graph:
     run: Callable  # (tokens, mask) -> FixedWidthForward's outputs, backward replayed
     widths: tuple[int, ...]
+    slack: float  # how much wider than the counts the widths were made
     stages: list[StageStats]  # the template the statistics are put back into
 
 
@@ -85,7 +87,8 @@ class GraphedTrainingForward:
         if capture is None and self.device.type != "cuda":
             raise ValueError(f"CUDA graphs need the model on a CUDA device, not {self.device}")
         self.graphs: OrderedDict[tuple, _Graph] = OrderedDict()
-        self.wanted: dict[tuple, tuple[int, ...]] = {}  # widths after an overflow
+        # after an overflow: the widths the next capture needs at least, and its slack
+        self.wanted: dict[tuple, tuple[tuple[int, ...], float]] = {}
         self.off_because: str | None = None  # why the graphs were turned off, if they were
         self.captures = self.replays = self.overflows = 0
 
@@ -108,11 +111,13 @@ class GraphedTrainingForward:
             return LMOutput(logits, ratio_loss, rebuilt(graph.stages, iter(stats)))
         self.overflows += 1
         output = self.model(tokens, mask)  # this step eagerly: its chunks did not fit
-        self.wanted[key] = widths_for(output, tokens.shape[1], self.slack,
-                                      at_least=graph.widths)
+        # chunk counts still moving (early in a run): each overflow doubles the slack
+        slack = min(2 * graph.slack, 1.0)
+        self.wanted[key] = widths_for(output, tokens.shape[1], slack,
+                                      at_least=graph.widths), slack
         del self.graphs[key]  # its memory goes back before the next capture
         log(f"CUDA graphs: a batch had more chunks than the widths {graph.widths}; that "
-            f"step ran without graphs, the next one captures widths {self.wanted[key]}")
+            f"step ran without graphs, the next one captures widths {self.wanted[key][0]}")
         return output
 
     def _capture(self, key: tuple, tokens: torch.Tensor, mask: torch.Tensor) -> _Graph | None:
@@ -121,8 +126,8 @@ class GraphedTrainingForward:
         try:
             with torch.no_grad(), self._autocast():
                 counted = self.model(tokens, mask)  # its chunk counts size the widths
-            widths = widths_for(counted, tokens.shape[1], self.slack,
-                                at_least=self.wanted.pop(key, ()))
+            at_least, slack = self.wanted.pop(key, ((), self.slack))
+            widths = widths_for(counted, tokens.shape[1], slack, at_least=at_least)
             with self._autocast():
                 # a capture replaces its module's forward: the eager one is another module
                 run = self.capture(FixedWidthForward(self.model, widths), (tokens, mask))
@@ -137,7 +142,7 @@ class GraphedTrainingForward:
             self._turn_off("a replay differs from the same step run eagerly: logits by "
                            f"{differences[0]:.1e}, gradients by {differences[1]:.1e} (relative)")
             return None
-        graph = _Graph(run, widths, counted.stages)
+        graph = _Graph(run, widths, slack, counted.stages)
         self.graphs[key] = graph
         self.captures += 1
         log(f"CUDA graphs: captured the training step for batches of "
