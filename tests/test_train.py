@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import warnings
 from functools import partial
@@ -353,6 +354,82 @@ def test_option_errors(tmp_path):
         resolve_options({"out": str(tmp_path / "run"), "config": "x"}, resume=False)
     with pytest.raises(DnahnetError, match="not both"):
         run_toy(tmp_path / "other", max_steps=2, tokens=1000)
+
+
+def resume_toy(out, **values):
+    return train(resolve_options({"out": str(out), **values}, resume=True), resume=True,
+                 model=ToyLM(), train_set=ListDataset(40), val_set=ListDataset(8, seed=1),
+                 show_progress=False)
+
+
+@pytest.mark.parametrize("content", [b"{", b"[1, 2]", b"\xff\xfe{"])
+def test_resume_with_a_damaged_run_json_is_one_error_naming_it(tmp_path, content):
+    run_toy(tmp_path / "run", max_steps=2)
+    saved = tmp_path / "run" / "run.json"
+    saved.write_bytes(content)
+    state = tmp_path / "run" / "checkpoints" / "step-000002" / "train_state" / "state.json"
+    with pytest.raises(DnahnetError) as error:
+        resolve_options({"out": str(tmp_path / "run")}, resume=True)
+    assert str(error.value) == (f"{saved}: not a JSON object of training options; restore it "
+                                f'(the run\'s options are also under "options" in {state})')
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("model.safetensors", "not a readable safetensors file"),
+    ("train_state/state.json", "not readable JSON"),
+    ("train_state/optimizer.safetensors", "not a readable safetensors file"),
+    ("train_state/rng.safetensors", "not a readable safetensors file"),
+])
+def test_resume_from_a_damaged_checkpoint_names_the_file_and_does_not_step_back(
+    tmp_path, name, reason
+):
+    run_toy(tmp_path / "run", max_steps=4, save_every=2, eval_every=100)
+    latest = tmp_path / "run" / "checkpoints" / "step-000004"
+    damaged = latest / name
+    damaged.write_bytes(b"\xff\xfe" + np.random.default_rng(0).bytes(998))  # random bytes
+    message = (f"{damaged}: damaged checkpoint ({reason}); remove {latest} and --resume "
+               "continues from step-000002")
+    with pytest.raises(DnahnetError) as error:
+        resume_toy(tmp_path / "run", max_steps=6)
+    assert str(error.value) == message
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path / "run")] == [2, 4]  # nothing written
+    shutil.rmtree(latest)  # as the message says
+    assert resume_toy(tmp_path / "run", max_steps=6).step == 6
+
+
+def test_a_damaged_only_checkpoint_and_a_state_without_counters(tmp_path):
+    run_toy(tmp_path / "run", max_steps=2)
+    latest = tmp_path / "run" / "checkpoints" / "step-000002"
+    state = latest / "train_state" / "state.json"
+    saved = json.loads(state.read_text())
+    del saved["samples_seen"]
+    state.write_text(json.dumps(saved))
+    with pytest.raises(DnahnetError) as error:
+        resume_toy(tmp_path / "run", max_steps=4)
+    assert str(error.value) == (f"{state}: damaged checkpoint (not a training state); there is "
+                                "no older checkpoint to resume from")
+
+
+def test_resume_says_which_incomplete_checkpoint_it_skips(tmp_path, capsys):
+    run_toy(tmp_path / "run", max_steps=4, save_every=2, eval_every=100)
+    latest = tmp_path / "run" / "checkpoints" / "step-000004"
+    shutil.rmtree(latest / "train_state")  # never left so by save_checkpoint: damaged since
+    capsys.readouterr()
+    assert resume_toy(tmp_path / "run").step == 4
+    err = capsys.readouterr().err
+    assert (f"resume: skipping {latest}: it has no train_state/state.json (an incomplete "
+            "checkpoint); resuming from step-000002\n") in err
+    assert "resuming " in err and "from step 2 (step-000002)" in err
+    assert (latest / "train_state" / "state.json").is_file()  # written again at step 4
+
+
+def test_a_warmup_as_long_as_the_run_is_a_warning(tmp_path, capsys):
+    run_toy(tmp_path / "run", max_steps=2, warmup=1000000)
+    assert ("warning: --warmup 1000000 is not shorter than the run's 2 steps: the learning "
+            "rate never reaches --lr\n") in capsys.readouterr().err
+    run_toy(tmp_path / "short", max_steps=3, warmup=2)
+    run_toy(tmp_path / "default", max_steps=1)  # the default warm-up of a 1-step run is 1
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_tokens_budget_sets_the_number_of_steps(tmp_path):

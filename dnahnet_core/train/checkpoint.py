@@ -15,8 +15,12 @@ Layout of a run directory::
 Tensors go to safetensors, scalars to JSON, so loading a checkpoint never runs
 pickle. Each checkpoint directory is built under a temporary name and renamed
 when complete, so a crash leaves either the old or the new checkpoint, never a
-half-written one; the run-level model files are then replaced one by one
-atomically. Resuming reads the newest complete checkpoint directory.
+half-written one (the temporary ``.step-NNNNNN.*.tmp`` names are ignored, then
+pruned); the run-level model files are then replaced one by one atomically.
+Resuming reads the newest complete checkpoint directory. A ``step-NNNNNN`` without
+``train_state/state.json`` was damaged after it was written (this module never
+leaves one): it is skipped, and ``start_run`` says so. A checkpoint whose files
+cannot be read is an error naming the file, never a silent step back.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
@@ -53,15 +58,17 @@ def checkpoint_name(step: int) -> str:
     return f"step-{step:06d}"
 
 
-def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run, oldest first."""
+def list_checkpoints(run_dir: str | Path, complete: bool = True) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run, oldest first; ``complete=False``: the ``step-NNNNNN``
+    directories without a training state instead (``save_checkpoint`` renames only
+    complete directories into place, so these were damaged or emptied since)."""
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
     found = []
     for path in root.iterdir():
         match = _STEP_DIR.match(path.name)
-        if match and (path / STATE_DIR / "state.json").is_file():
+        if match and path.is_dir() and (path / STATE_DIR / "state.json").is_file() == complete:
             found.append((int(match.group(1)), path))
     return sorted(found)
 
@@ -69,6 +76,17 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     found = list_checkpoints(run_dir)
     return found[-1][1] if found else None
+
+
+def damaged(checkpoint: str | Path, what: str | Path, reason: str) -> DnahnetError:
+    """The error for an unreadable file ``what`` of ``checkpoint``, with what to do."""
+    checkpoint = Path(checkpoint)
+    step = _STEP_DIR.match(checkpoint.name)
+    older = [path for s, path in list_checkpoints(checkpoint.parent.parent)
+             if step and s < int(step.group(1))]
+    advice = (f"remove {checkpoint} and --resume continues from {older[-1].name}" if older
+              else "there is no older checkpoint to resume from")
+    return DnahnetError(f"{what}: damaged checkpoint ({reason}); {advice}")
 
 
 # --- optimizer and RNG state <-> safetensors + JSON -------------------------------------------
@@ -197,23 +215,52 @@ def load_checkpoint(
     """
     checkpoint = Path(checkpoint)
     state_dir = checkpoint / STATE_DIR
-    if not (state_dir / "state.json").is_file():
+    state_path = state_dir / "state.json"
+    if not state_path.is_file():
         raise DnahnetError(f"{checkpoint}: not a complete training checkpoint")
-    state = json.loads((state_dir / "state.json").read_text())
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError too
+        raise damaged(checkpoint, state_path, "not readable JSON") from error
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or (
+        optimizer is not None and not isinstance(state.get("optimizer"), dict)
+    ):
+        raise damaged(checkpoint, state_path, "not a training state")
     device = next(model.parameters()).device
-    missing, unexpected = load_model(
-        model, str(checkpoint / WEIGHTS), strict=False, device=str(device)
-    )
+    weights = checkpoint / WEIGHTS
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
+    except (OSError, SafetensorError) as error:
+        raise damaged(checkpoint, weights, "not a readable safetensors file") from error
+    except RuntimeError as error:  # shapes that differ
+        first = str(error).strip().splitlines()[-1].strip()
+        raise DnahnetError(f"{checkpoint}: weights do not match the model ({first})") from None
     if missing or unexpected:
         raise DnahnetError(
             f"{checkpoint}: weights do not match the model "
             f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
         )
     if optimizer is not None:
-        tensors = load_file(str(state_dir / "optimizer.safetensors"))  # moved by AdamW
-        optimizer_from_files(optimizer, tensors, state["optimizer"])
-    rng = load_file(str(state_dir / "rng.safetensors"))
+        path = state_dir / "optimizer.safetensors"
+        tensors = _read_tensors(checkpoint, path)  # moved by AdamW
+        try:
+            optimizer_from_files(optimizer, tensors, state["optimizer"])
+        except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as error:
+            raise damaged(checkpoint, path, "not this model's optimizer state") from error
+    path = state_dir / "rng.safetensors"
+    rng = _read_tensors(checkpoint, path)
     if state.get("world_size") == world_size:
         prefix = f"rank{rank}."
-        restore_rng({k[len(prefix) :]: v for k, v in rng.items() if k.startswith(prefix)})
+        try:
+            restore_rng({k[len(prefix) :]: v for k, v in rng.items() if k.startswith(prefix)})
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise damaged(checkpoint, path, "not random number generator states") from error
     return state
+
+
+def _read_tensors(checkpoint: Path, path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as error:
+        raise damaged(checkpoint, path, "not a readable safetensors file") from error
+

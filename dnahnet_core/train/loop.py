@@ -352,6 +352,12 @@ def start_run(
     checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None
     if resume and checkpoint is None:
         raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
+    if checkpoint is not None and world.is_main:
+        newest = int(checkpoint.name.removeprefix("step-"))
+        for step, path in ckpt.list_checkpoints(run_dir, complete=False):
+            if step > newest:  # damaged after it was written: save_checkpoint never leaves one
+                log(f"resume: skipping {path}: it has no {ckpt.STATE_DIR}/state.json "
+                    f"(an incomplete checkpoint); resuming from {checkpoint.name}")
     if train_set is None:
         train_set, val_set = _open_datasets(options)
         if world.is_main and (val_set is None or len(val_set) == 0):
@@ -386,6 +392,9 @@ def start_run(
     if checkpoint is not None:
         saved = ckpt.load_checkpoint(checkpoint, model, optimizer, rank=world.rank,
                                      world_size=world.world_size)
+        if not all(isinstance(saved.get(key), int) for key in ("samples_seen", "tokens")):
+            raise ckpt.damaged(checkpoint, checkpoint / ckpt.STATE_DIR / "state.json",
+                               "not a training state")
         state = RunState(step=saved["step"], samples_seen=saved["samples_seen"],
                          tokens_seen=saved["tokens"], val=saved.get("val"),
                          last_saved=saved["step"], last_eval=saved["step"])
@@ -400,6 +409,9 @@ def start_run(
         log(f"resume: the global batch is now {stream.global_batch} fragments (was "
             f"{done_batch}); --tokens {options.tokens:,} takes {steps} steps in all")
     warmup = options.warmup if options.warmup is not None else default_warmup(steps)
+    if world.is_main and options.warmup is not None and warmup >= steps > state.step:
+        log(f"warning: --warmup {warmup} is not shorter than the run's {steps} steps: "
+            "the learning rate never reaches --lr")
     schedule = WarmupCosine(options.lr, warmup, steps, options.min_lr_ratio)
 
     net = model  # before anything is written: --cuda-graphs may refuse

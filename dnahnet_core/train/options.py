@@ -106,7 +106,17 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
         saved_path = run_dir / RUN_OPTIONS
         if ckpt.latest_checkpoint(run_dir) is None or not saved_path.is_file():
             raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
-        saved = _current_names(json.loads(saved_path.read_text()))
+        try:
+            saved = json.loads(saved_path.read_text())
+        except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError too
+            saved = None
+        if not isinstance(saved, dict):
+            state = ckpt.latest_checkpoint(run_dir) / ckpt.STATE_DIR / "state.json"
+            raise DnahnetError(
+                f"{saved_path}: not a JSON object of training options; restore it (the run's "
+                f"options are also under \"options\" in {state})"
+            )
+        saved = _current_names(saved)
         for limit in ("stop_after", "time_limit"):  # limits of the previous session only
             saved.pop(limit, None)
         if "config" in values and values["config"] != saved.get("config"):
