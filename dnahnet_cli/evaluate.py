@@ -41,7 +41,7 @@ def command(
         return
     typer.echo(f"{split}: {result['bpb']:.4f} bits per nucleotide "
                f"({result['fragments']} fragments, {result['nucleotides']:,} nt)")
-    for line in baseline_lines(result["baselines"]):
+    for line in baseline_lines(result["baselines"], result.get("baselines_note")):
         typer.echo(f"  {line}")
     stage = 0  # the JSON counts stages from 0 like metrics.jsonl; people say stage 1, 2
     while f"compression_{stage}" in result:

@@ -424,3 +424,40 @@ def test_inspect_prints_summary_and_fragments(tmp_path):
     assert "train" in result.output and "48 fragments" in result.output
     assert f"[0] phage_lambda_NC_001416.1 (1000 nt) {seq[:30]}" in result.output
     assert f"[1] phage_lambda_NC_001416.1 (1000 nt) {seq[1000:1030]}" in result.output
+
+
+def test_an_empty_train_split_is_warned_about(tmp_path):
+    """Three phages at --val-fraction 0.34 --test-fraction 0.34 all land in val and test:
+    training on the result is impossible, and the summary says so."""
+    out = tmp_path / "ds"
+    result = invoke(*PHAGES.values(), "--out", out, "--fragment-length", "256",
+                    "--val-fraction", "0.34", "--test-fraction", "0.34")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text())["splits"]["train"]["fragments"] == 0
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: the train split is empty: genomes go to splits whole, and 3 genome(s) at "
+        "--val-fraction 0.34 and --test-fraction 0.34 gave it none, so training will not be "
+        "possible (use smaller --val-fraction/--test-fraction, more genomes or another --seed)"
+    ], result.output
+    assert warnings[0] in (out / "summary.txt").read_text()
+
+
+def test_inspect_and_evaluate_of_a_damaged_index_print_one_line(tmp_path):
+    """index.bin keeps its size but holds random bytes: one `dnahnet: error:` line naming
+    it, no traceback, and evaluate does not report 0 bits on empty fragments."""
+    out = tmp_path / "ds"
+    prepare([PHAGES["lambda"]], out, PrepareOptions(fragment_length=1000, val_fraction=0.0,
+                                                    test_fraction=0.0))
+    index = out / "train" / "index.bin"
+    index.write_bytes(bytes(range(256)) * (index.stat().st_size // 256)
+                      + b"\xff" * (index.stat().st_size % 256))
+    for args in (["inspect", str(out)],
+                 ["evaluate", "--data", str(out), "--split", "train", "--config",
+                  "dnahnet-tiny", "--max-fragments", "4", "--device", "cpu"]):
+        run = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1, (args, run.stdout, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+        assert lines[0].startswith(f"dnahnet: error: {index}: damaged (entry 0 "), lines[0]
+        assert lines[0].endswith("; prepare the dataset again")

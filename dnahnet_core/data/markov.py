@@ -145,10 +145,12 @@ def highest_markov(baselines: dict) -> tuple[str, int]:
     return key, int(key.rsplit("_", 1)[1])
 
 
-def baseline_lines(baselines: dict) -> list[str]:
-    """``split_baselines``' numbers as text, one line each, for logs and reports."""
+def baseline_lines(baselines: dict, why_none: str | None = None) -> list[str]:
+    """``split_baselines``' numbers as text, one line each, for logs and reports
+    (``why_none``: why there are none, when there are none)."""
     if not baselines:
-        return ["baselines: none (the dataset has no training split to count them on)"]
+        why_none = why_none or "the dataset has no training split to count them on"
+        return [f"baselines: none ({why_none})"]
     key, order = highest_markov(baselines)
     lines = [
         f"baselines on the same positions: uniform {baselines['uniform']:.4f}, "

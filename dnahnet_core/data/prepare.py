@@ -310,11 +310,21 @@ def summary(manifest: dict) -> str:
 
 
 def _warnings(manifest: dict) -> list[str]:
-    """What the user asked for and did not get: an empty val/test split, genomes that gave
-    no fragment."""
+    """What the user asked for and did not get: an empty train/val/test split, genomes that
+    gave no fragment."""
     warnings = []
     splits = manifest["splits"]
-    for split, fraction in manifest.get("split_fractions", {}).items():
+    fractions = manifest.get("split_fractions", {})
+    if "train" in splits and not splits["train"].get("fragments"):
+        asked = " and ".join(f"--{split}-fraction {fraction:g}"
+                             for split, fraction in fractions.items()) or "these settings"
+        warnings.append(
+            f"warning: the train split is empty: genomes go to splits whole, and "
+            f"{manifest['genomes']} genome(s) at {asked} gave it none, so training will not "
+            f"be possible (use smaller --val-fraction/--test-fraction, more genomes or "
+            f"another --seed)"
+        )
+    for split, fraction in fractions.items():
         if fraction > 0 and not splits.get(split, {}).get("fragments"):
             warnings.append(
                 f"warning: the {split} split is empty: genomes go to splits whole, and "

@@ -101,7 +101,7 @@ def evaluate_dataset(
 ) -> dict:
     """``evaluate_split`` on a split of a prepared dataset (``dnahnet prepare``), with the
     uniform and Markov bits per nucleotide of the same fragments under ``baselines``
-    (``data.markov.dataset_baselines``)."""
+    (``data.markov.dataset_baselines``); when there are none, ``baselines_note`` says why."""
     from dnahnet_core.data.dataset import FragmentDataset
     from dnahnet_core.data.markov import dataset_baselines
 
@@ -117,5 +117,18 @@ def evaluate_dataset(
     with counter("fragments", f"evaluating {split}", total) as advance:
         result = evaluate_split(network, dataset, batch_size=batch_size, device=device,
                                 precision=chosen, max_fragments=max_fragments, on_batch=advance)
-    result["baselines"] = dataset_baselines(FragmentDataset(data, "train"), dataset, total)
+    train = FragmentDataset(data, "train")
+    result["baselines"] = dataset_baselines(train, dataset, total)
+    if not result["baselines"]:
+        result["baselines_note"] = no_baselines_reason(train, dataset, total, split)
     return result
+
+
+def no_baselines_reason(train, scored, fragments: int, split: str) -> str:
+    """Why ``dataset_baselines`` gave nothing: an empty training split to count the Markov
+    models on, or no A/C/G/T position among the first ``fragments`` scored fragments."""
+    if len(train) == 0:
+        return "the training split is empty, so there is nothing to count them on"
+    shown = min(fragments, len(scored))
+    return (f"the {shown} scored {split} fragment(s) hold no A, C, G or T (all N), "
+            "the only positions the baselines score")
