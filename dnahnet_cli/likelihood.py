@@ -19,7 +19,7 @@ def command(
     per_position: bool = typer.Option(
         False, "--per-position", help="One row per nucleotide with boundary probabilities."
     ),
-    bigwig: Path = typer.Option(
+    bigwig: str = typer.Option(  # str: a Path would drop the trailing / of a folder
         None, "--bigwig", metavar="PREFIX",
         help="Per-base tracks as bigWig: PREFIX.logprob.bw and, per stage, "
         "PREFIX.stage1.boundary_prob.bw, ... (chromosome sizes from the FASTA).",

@@ -26,7 +26,7 @@ def command(
         "X.stage1.bedgraph, X.stage2.bedgraph.",
         callback=output_file,
     ),
-    bigwig: Path = typer.Option(
+    bigwig: str = typer.Option(  # str: a Path would drop the trailing / of a folder
         None, "--bigwig", metavar="PREFIX",
         help="Per-base boundary probability as bigWig, one file per stage: "
         "PREFIX.stage1.boundary_prob.bw, ... (chromosome sizes from the FASTA).",

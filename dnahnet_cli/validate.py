@@ -132,7 +132,7 @@ def output_file(value: Path | None) -> Path | None:
     return value
 
 
-def output_prefix(value: Path | None) -> Path | None:
+def output_prefix(value: str | None) -> str | None:
     """A prefix of several output files (``--bigwig out/genome``): refused now when it
     names a directory or its directory cannot be written."""
     from dnahnet_core.io.atomic import check_output_parent

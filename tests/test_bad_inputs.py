@@ -158,6 +158,10 @@ def template(tmp_path_factory) -> Path:
         rows.append(f"c.{i}{ref}>{alt},{i / 10}")
     _write(root / "scores.csv", "\n".join(rows) + "\n")
     _write(root / "scores_no_score.csv", rows[0].replace("score", "value") + "\n" + rows[1] + "\n")
+    # every variant names the base after the real one as its reference (as a CDS off by one)
+    wrong = [rows[0]] + [f"c.{i}{'ACGT'[('ACGT'.index(context[DMS_FLANK + i - 1]) + 1) % 4]}>"
+                         f"{context[DMS_FLANK + i - 1]},{i / 10}" for i in range(1, 11)]
+    _write(root / "scores_wrong_ref.csv", "\n".join(wrong) + "\n")
     # traps and pre-existing outputs
     _write(root / "existing.tsv", "keep me\n")
     _write(root / "afile", "a regular file, not a directory\n")
@@ -595,6 +599,12 @@ def _cases() -> list[Case]:
                                           "o.tsv"], "score"),
         bad("score-dms", "option-value", [*SD, "-o", "o.tsv", "--score-column", "fitness"],
             "fitness"),
+        bad("score-dms", "option-value", [*SD, "-o", "o.tsv", "--score-column", "hgvs_nt"],
+            "scores.csv: column 'hgvs_nt' holds no finite number for any scorable variant"),
+        bad("score-dms", "input-format", ["score-dms", "scores_wrong_ref.csv", *sd_in, "-o",
+                                          "o.tsv"],
+            "scores_wrong_ref.csv: none of its 10 variants can be scored (reference base "
+            "mismatch 10); check --cds and the sequence"),
         bad("score-dms", "sequence", ["score-dms", "scores.csv", "-s", "missing.fa",
                                       *sd_in[2:], "-o", "o.tsv"], "missing.fa"),
         bad("score-dms", "sequence", ["score-dms", "scores.csv", "-s", "two.fa", *sd_in[2:],
@@ -768,6 +778,9 @@ def _cases() -> list[Case]:
             "bad_coords.bed"),
         bad("embed", "input-format", [*EM_IN, "--regions", "chunks.bed", "--genome", "phix.fa"],
             "chunks.bed"),
+        # embed has no --chrom-map: the advice must not name it
+        bad("embed", "input-format", [*EM_IN, "--regions", "chunks.bed", "--genome", "phix.fa"],
+            "(rename the contigs of one file to match the other)"),
         bad("embed", "input-missing", [*EM_IN, "--regions", "missing.bed", *regions],
             "missing.bed"),
         bad("embed", "input-missing", [*EM_IN, "--regions", "chunks.bed"], "--genome"),
@@ -790,6 +803,17 @@ def _cases() -> list[Case]:
                                          "x.bed"], "x.bed: named by both --output and --bedgraph"),
         bad("segments", "output-twice", [*SG, "-o", "x.stage1.bedgraph", "--bedgraph",
                                          "x.bedgraph"], "--bedgraph (stage 1)"),
+        # a --bigwig prefix's files collide with the other outputs too
+        bad("segments", "output-twice", [*SG, "-o", "k.stage1.boundary_prob.bw", "--bigwig",
+                                         "k"], "named by both --output and --bigwig"),
+        bad("segments", "output-twice", [*SG, "--stage", "1", "-o", "s.bed", "--bedgraph",
+                                         "k.stage1.boundary_prob.bw", "--bigwig", "k"],
+            "named by both --bedgraph (stage 1) and --bigwig (stage1.boundary_prob)"),
+        bad("likelihood", "output-twice", [*LK, "-o", "k.logprob.bw", "--bigwig", "k"],
+            "k.logprob.bw: named by both --output and --bigwig (logprob)"),
+        # a folder given as a prefix (the trailing / would be lost as a Path)
+        bad("likelihood", "output-prefix", [*LK, "--bigwig", "newdir/"],
+            "newdir/: --bigwig takes a file prefix"),
     ]
     # ---------------------------------------------------------------- demo
     c += [

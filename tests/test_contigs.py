@@ -43,6 +43,15 @@ def test_unknown_contig_lists_both_name_sets():
     assert "\n" not in message
 
 
+def test_a_command_without_a_map_option_is_not_told_to_give_one():
+    matcher = ContigMatcher(MYCOPLASMA, reference_label="genome.fa", query_label="regions.bed",
+                            map_option=None)
+    with pytest.raises(DnahnetError) as info:
+        matcher.match_all(["chr1"], where="regions.bed")
+    assert "--chrom-map" not in str(info.value)
+    assert str(info.value).endswith("(rename the contigs of one file to match the other)")
+
+
 def test_ambiguous_versionless_is_an_error():
     matcher = ContigMatcher(["NC_1.1", "NC_1.2"])
     with pytest.raises(DnahnetError, match="several"):

@@ -71,6 +71,8 @@ def records(genome):
         (A, 2100, "star", ref(2100), f"{_other(ref(2100))},*"),
         (A, 2200, "breakend", ref(2200), f"{ref(2200)}]{A}:100]"),
         (A, 2300, "mismatch", _other(ref(2300)), _other(ref(2300), 2)),
+        (A, 2400, "ambiguous", ref(2400), f"{_other(ref(2400))},R"),
+        (A, 2500, "n_alt", ref(2500), "N"),
         (B, 5, "edge", ref(5, seq=b), _other(ref(5, seq=b))),
     ]
 
@@ -146,13 +148,19 @@ def test_output_vcf_keeps_records_and_scores_every_kind(scored, records, genome,
     assert "DNAHNET_LLR" not in by_id["symbolic"].info
     assert by_id["symbolic"].info["DNAHNET_FLAGS"] == ("SKIPPED_SYMBOLIC",)
     assert by_id["breakend"].info["DNAHNET_FLAGS"] == ("SKIPPED_BREAKEND",)
+    # an ambiguity code is no sequence to score: skipped, the record's other ALT scored
+    assert by_id["ambiguous"].info["DNAHNET_LLR"][1] is None
+    assert np.isfinite(by_id["ambiguous"].info["DNAHNET_LLR"][0])
+    assert "SKIPPED_AMBIGUOUS" in by_id["ambiguous"].info["DNAHNET_FLAGS"]
+    assert by_id["n_alt"].info["DNAHNET_FLAGS"] == ("SKIPPED_AMBIGUOUS",)
     assert "REF_MISMATCH" in by_id["mismatch"].info["DNAHNET_FLAGS"]
     assert "CLIPPED" in by_id["edge"].info["DNAHNET_FLAGS"]
     assert summary.records == len(records)
-    assert summary.scored == 10 and dict(summary.skipped) == {
+    assert summary.scored == 11 and dict(summary.skipped) == {
         "symbolic": 1,
         "star": 1,
         "breakend": 1,
+        "ambiguous": 2,
     }
     assert summary.ref_mismatches == 1 and summary.clipped == 1
     # strand values average to the LLR

@@ -384,8 +384,10 @@ def load_annotated_genome(
     annotation_path: str | os.PathLike | None = None,
     *,
     chrom_map: dict[str, str] | None = None,
+    map_option: str | None = "--chrom-map",
 ) -> AnnotatedGenome:
-    """Sequences and features from FASTA + GFF3/GenBank, or one GFF3/GenBank with sequence."""
+    """Sequences and features from FASTA + GFF3/GenBank, or one GFF3/GenBank with sequence.
+    ``map_option``: the command's option for ``chrom_map``, named in errors (None: none)."""
     genome_path = Path(genome_path)
     genome_kind = detect_format(genome_path)
     if annotation_path is None:
@@ -416,7 +418,7 @@ def load_annotated_genome(
         features, _, _ = _read_annotation(annotation_path)
         sources = (str(genome_path), str(annotation_path))
         label = str(annotation_path)
-    features = _reconcile(features, contigs, chrom_map, label, str(genome_path))
+    features = _reconcile(features, contigs, chrom_map, label, str(genome_path), map_option)
     return AnnotatedGenome(contigs=contigs, features=features, sources=sources)
 
 
@@ -426,21 +428,24 @@ def _reconcile(
     chrom_map: dict[str, str] | None,
     label: str,
     reference: str,
+    map_option: str | None,
 ) -> list[Feature]:
     from dataclasses import replace
 
     names = list(dict.fromkeys(f.contig for f in features))
     if names and not chrom_map and not any(n in contigs for n in names):
-        matcher = ContigMatcher(contigs, reference_label=reference, query_label=label)
+        matcher = ContigMatcher(contigs, reference_label=reference, query_label=label,
+                                map_option=map_option)
         if not any(matcher.resolve(n) for n in names):
             raise DnahnetError(
                 f"{label}: no annotation contig matches a sequence record of {reference} "
                 f"(annotation: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}; "
                 f"sequences: {', '.join(list(contigs)[:5])}{' ...' if len(contigs) > 5 else ''}); "
-                "give --chrom-map"
+                f"{matcher.advice}"
             )
     matcher = ContigMatcher(
-        contigs, chrom_map=chrom_map, reference_label=reference, query_label=label
+        contigs, chrom_map=chrom_map, reference_label=reference, query_label=label,
+        map_option=map_option,
     )
     mapping = matcher.match_all(names, where=label)
     out = []

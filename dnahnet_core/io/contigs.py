@@ -101,8 +101,14 @@ class ContigMatcher:
         *,
         reference_label: str = "reference FASTA",
         query_label: str = "input",
+        map_option: str | None = "--chrom-map",
     ) -> None:
+        """``map_option``: the command's option that maps names, named in the errors'
+        advice (None: the command has none)."""
         self.reference_names = list(reference_names)
+        self.advice = (f"give {map_option} with two tab-separated columns: input name, "
+                       "reference name" if map_option else
+                       "rename the contigs of one file to match the other")
         self.reference_label = reference_label
         self.query_label = query_label
         self._exact = set(self.reference_names)
@@ -138,7 +144,7 @@ class ContigMatcher:
         if len(candidates) > 1:
             raise DnahnetError(
                 f"contig {name!r} matches several {self.reference_label} records by accession "
-                f"({_shown(sorted(candidates))}); give --chrom-map"
+                f"({_shown(sorted(candidates))}); {self.advice}"
             )
         return next(iter(candidates)) if candidates else None
 
@@ -165,7 +171,7 @@ class ContigMatcher:
             f"{prefix}contig {name!r} not found in the {self.reference_label} by exact name or "
             f"accession; {self.query_label} contigs: {_shown(query)}; "
             f"{self.reference_label} records: {_shown(self.reference_names)} "
-            "(give --chrom-map with two tab-separated columns: input name, reference name)"
+            f"({self.advice})"
         )
 
     def match_all(self, names: Iterable[str], *, where: str = "") -> dict[str, str]:

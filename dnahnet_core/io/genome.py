@@ -30,11 +30,13 @@ class Genome:
         source: str = "reference FASTA",
         chrom_map: dict[str, str] | None = None,
         query_label: str = "input",
+        map_option: str | None = "--chrom-map",
     ) -> None:
         self.sequences = sequences
         self.source = source
         self.matcher = ContigMatcher(
-            sequences, chrom_map, reference_label=source, query_label=query_label
+            sequences, chrom_map, reference_label=source, query_label=query_label,
+            map_option=map_option,
         )
         self._tokens: dict[str, np.ndarray] = {}
 
@@ -45,10 +47,12 @@ class Genome:
         *,
         chrom_map: dict[str, str] | None = None,
         query_label: str = "input",
+        map_option: str | None = "--chrom-map",
     ) -> Genome:
-        """All records of a FASTA file (plain, gz, xz, bz2); duplicate ids are an error."""
+        """All records of a FASTA file (plain, gz, xz, bz2); duplicate ids are an error.
+        ``map_option``: as ``ContigMatcher``'s."""
         return cls(load_genome(path), source=str(path), chrom_map=chrom_map,
-                   query_label=query_label)
+                   query_label=query_label, map_option=map_option)
 
     @property
     def names(self) -> list[str]:

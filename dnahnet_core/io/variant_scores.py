@@ -114,7 +114,7 @@ def vcf_header_lines(header: ScoringHeader) -> list[str]:
         "WRAPPED (window wraps a circular contig), LONG_ALLELE (REF or ALT longer than the "
         "window: scored at the left breakpoint, windows starting half a window before POS), "
         "SKIPPED_<REASON> (an ALT not scored: "
-        'SYMBOLIC, STAR, BREAKEND, MISSING, NO_CHANGE)">',
+        'SYMBOLIC, STAR, BREAKEND, MISSING, NO_CHANGE, AMBIGUOUS)">',
     ]
     if header.annotation:
         lines += _consequence_header_lines(header)

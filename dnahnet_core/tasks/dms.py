@@ -59,7 +59,7 @@ from dnahnet_core.io.genome import Genome
 from dnahnet_core.io.mavedb import read_score_table, row_line_numbers
 from dnahnet_core.io.reports import write_json_report
 from dnahnet_core.model_source import ModelSource, ready_model
-from dnahnet_core.progress import counter
+from dnahnet_core.progress import counter, log
 from dnahnet_core.tasks.baselines import DMS_BASELINES, dms_baselines, substitution_blosum62
 from dnahnet_core.tasks.engine import Engine, Site, check_scoring_options
 from dnahnet_core.tasks.genetic_code import GENETIC_CODES, check_genetic_code, codon_table
@@ -570,6 +570,7 @@ def score_dms(
         table = read_score_table(scores_csv, assay.score_column)
         variants = plan_variants(table, seq, cds, assay.score_column,
                                  row_line_numbers(scores_csv), CODON_TABLES[assay.genetic_code])
+        _check_scorable(scores_csv, assay.score_column, variants)
         planned.append((assay, variants, _plan_sites(variants, genome.tokens(name), window)))
     check_outputs({"--output": output, "--metrics": metrics})
     network, device = ready_model(model, device)
@@ -599,6 +600,25 @@ def score_dms(
         if metrics is not None:
             write_json_report(metrics, summary.as_dict())
     return summary
+
+
+def _check_scorable(scores_csv: Path, score_column: str, variants: list[DmsVariant]) -> None:
+    """An assay of which nothing could be correlated is the user's mistake (the coordinates
+    or the column), not a result: said before the model loads."""
+    if not variants:
+        return
+    statuses = Counter(v.status for v in variants)
+    if not statuses["ok"]:
+        reasons = ", ".join(f"{status} {n}" for status, n in statuses.most_common())
+        raise DnahnetError(f"{scores_csv}: none of its {len(variants)} variants can be scored "
+                           f"({reasons}); check --cds and the sequence")
+    mismatched = statuses["reference base mismatch"]
+    if mismatched * 2 > len(variants):
+        log(f"warning: {scores_csv}: {mismatched} of {len(variants)} variants name a reference "
+            "base the sequence does not have; check --cds")
+    if not any(np.isfinite(v.score) for v in variants if v.status == "ok"):
+        raise DnahnetError(f"{scores_csv}: column {score_column!r} holds no finite number for "
+                           "any scorable variant; give the score column with --score-column")
 
 
 def _plan_sites(variants: list[DmsVariant], tokens: np.ndarray, window: int):

@@ -366,7 +366,7 @@ def write_embeddings(
     _check_options(pool, stage, context, None, dtype)
     check_output_format(output)
     if regions is not None:
-        reference = Genome.read(genome, query_label=str(regions))
+        reference = Genome.read(genome, query_label=str(regions), map_option=None)
         chosen = read_regions(regions, reference)
         total = sum(r.end - r.start for r in chosen)
     else:

@@ -24,7 +24,7 @@ import numpy as np
 from dnahnet_core.alphabet import encode
 from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io import tsv
-from dnahnet_core.io.atomic import atomic_open
+from dnahnet_core.io.atomic import atomic_open, check_outputs
 from dnahnet_core.io.bigwig import (
     LOGPROB_DECIMALS,
     LOGPROB_TRACK,
@@ -108,11 +108,12 @@ def score_fasta(
         sizes = chrom_sizes(lengths, str(fasta))
     network, device = ready_model(model, device)
     stages = network.config.num_stages
+    paths = bigwig_paths(bigwig, range(1, stages + 1), logprob=True) if bigwig else {}
+    check_outputs({"--output": output, **{f"--bigwig ({name})": p for name, p in paths.items()}})
     sink = atomic_open(output, "w") if output else contextlib.nullcontext(sys.stdout)
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(sink)
         advance = stack.enter_context(counter("nt", "scoring", total=sum(lengths.values())))
-        paths = bigwig_paths(bigwig, range(1, stages + 1), logprob=True) if bigwig else {}
         tracks = {name: stack.enter_context(open_bigwig(p, sizes)) for name, p in paths.items()}
         out.write(tsv.per_position_header(stages) if per_position else tsv.likelihood_header())
         records = ((r.id, r.sequence) for r in read_fasta(fasta))

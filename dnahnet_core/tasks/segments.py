@@ -198,8 +198,10 @@ def write_segments(
     network, device = ready_model(model, device)
     stages = _choose_stages(network.config.num_stages, stages)
     paths = tracks.bedgraph_paths(Path(bedgraph), stages) if bedgraph else {}
-    check_outputs({"--output": output, **{
-        f"--bedgraph (stage {s})": p for s, p in paths.items()}})
+    bigwig_files = bigwig_paths(bigwig, stages, logprob=False) if bigwig is not None else {}
+    check_outputs({"--output": output,
+                   **{f"--bedgraph (stage {s})": p for s, p in paths.items()},
+                   **{f"--bigwig ({name})": p for name, p in bigwig_files.items()}})
     batch_size = batch_size or default_batch_size(device)
     total = sum(len(s) for s in sequences.values())
     with contextlib.ExitStack() as stack:

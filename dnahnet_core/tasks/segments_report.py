@@ -242,9 +242,9 @@ def report_segments(
     inputs = [p for p in (chunks, annotation, genome) if p is not None]
     check_output_directory(output, overwrite, inputs)
     if genome is not None:
-        annotated = load_annotated_genome(genome, annotation)
+        annotated = load_annotated_genome(genome, annotation, map_option=None)
     else:
-        annotated = load_annotated_genome(annotation)
+        annotated = load_annotated_genome(annotation, map_option=None)
     lengths = {name: len(seq) for name, seq in annotated.contigs.items()}
     report = build_report(read_bed(chunks), annotated.features, lengths, str(chunks))
     with atomic_directory(output, overwrite, inputs) as tmp:

@@ -71,6 +71,7 @@ SKIP_REASONS = {
     "breakend": "breakend",
     "missing": "ALT '.' (no alternative allele)",
     "no_change": "ALT equal to REF",
+    "ambiguous": "ALT with an ambiguity code (N, R, Y, ...): not one sequence to score",
 }
 
 
@@ -189,6 +190,8 @@ def _skip_reason(kind: str, alt: str, ref: str) -> str:
         return kind
     if alt.upper() == ref:
         return "no_change"
+    if set(alt.upper()) - set("ACGT"):
+        return "ambiguous"
     return ""
 
 
@@ -206,7 +209,7 @@ def plan_record(
     alts = record.alts or ["."]
     kinds = [allele_kind(a) for a in alts]
     ref = record.ref
-    if not any(k == BASES and a.upper() != ref for k, a in zip(kinds, alts, strict=True)):
+    if all(_skip_reason(k, a, ref) for k, a in zip(kinds, alts, strict=True)):
         planned.slots = [_skip_reason(k, a, ref) for k, a in zip(kinds, alts, strict=True)]
         return planned, PlannedWindows()
     contig = genome.contig_of(record.chrom, where=record.where, query_names=contig_names)
