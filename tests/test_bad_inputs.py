@@ -457,7 +457,7 @@ def _cases() -> list[Case]:
         bad("train", "input-missing", ["train", "--data", "missing_dir", *TINY, "-o", "run2"],
             "missing_dir"),
         bad("train", "input-format", ["train", "--data", "phix.fa", *TINY, "-o", "run2"],
-            "phix.fa"),
+            "--data phix.fa: a file, not a prepared dataset directory"),
         bad("train", "input-format", ["train", "--data", "somedir", *TINY, "-o", "run2"],
             "somedir"),
         bad("train", "input-binary", ["train", "--data", "broken_dataset", *TINY, "-o", "run2"],
@@ -485,7 +485,7 @@ def _cases() -> list[Case]:
         bad("evaluate", "input-missing", ["evaluate", "-m", "models/good", "--data",
                                           "missing_dir"], "missing_dir"),
         bad("evaluate", "input-format", ["evaluate", "-m", "models/good", "--data", "phix.fa"],
-            "phix.fa"),
+            "--data phix.fa: a file, not a prepared dataset directory"),
         bad("evaluate", "input-binary", ["evaluate", "-m", "models/good", "--data",
                                          "broken_dataset"], "broken_dataset"),
         bad("evaluate", "input-format", [*EV[:-1], "nosuch"], "nosuch"),
@@ -814,6 +814,8 @@ def _cases() -> list[Case]:
         # a folder given as a prefix (the trailing / would be lost as a Path)
         bad("likelihood", "output-prefix", [*LK, "--bigwig", "newdir/"],
             "newdir/: --bigwig takes a file prefix"),
+        bad("likelihood", "output-empty", [*LK, "-o", ""],
+            "an output file name is empty (or '.'); give a file name"),
     ]
     # ---------------------------------------------------------------- demo
     c += [

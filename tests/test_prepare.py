@@ -413,6 +413,14 @@ def test_jsonl_and_parquet_sequence_columns(tmp_path):
     }
     with pytest.raises(DnahnetError, match=r"genomes.parquet: schema: no sequence column 'nope'"):
         prepare([parquet], tmp_path / "x", PrepareOptions(sequence_field="nope"))
+    # an --id-field the file does not have is an error, not genomes silently numbered
+    with pytest.raises(DnahnetError, match=r"genomes.parquet: no column 'nope' \(--id-field\); "
+                                           r"columns: seq_col"):
+        prepare([parquet], tmp_path / "y", PrepareOptions(sequence_field="seq_col",
+                                                          id_field="nope"))
+    with pytest.raises(DnahnetError, match=r"opengenome.jsonl.gz: line 1: no field 'name' "
+                                           r"\(--id-field\)"):
+        prepare([jsonl], tmp_path / "z", PrepareOptions(id_field="name"))
 
 
 def test_inspect_prints_summary_and_fragments(tmp_path):

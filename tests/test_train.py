@@ -724,3 +724,22 @@ def test_fp32_on_cuda_means_ieee_float32_and_a_users_choice_is_kept(monkeypatch,
     monkeypatch.setenv("TRITON_F32_DEFAULT", "tf32")  # the user's own choice, for speed
     precision.exact_fp32()
     assert os.environ["TRITON_F32_DEFAULT"] == "tf32"
+
+
+def test_plot_metrics_refuses_a_run_with_nothing_to_plot(tmp_path):
+    """A metrics file cut before its first training record, or whose losses are all NaN,
+    is one error, not an empty figure written with exit 0."""
+    from dnahnet_core.train.plots import plot_runs
+
+    cut, nan = tmp_path / "cut", tmp_path / "nan"
+    for run in (cut, nan):
+        run.mkdir()
+    (cut / "metrics.jsonl").write_text(
+        '{"kind": "baseline", "uniform": 2.0, "markov_order_0": 1.98}\n{"kind": "tr')
+    (nan / "metrics.jsonl").write_text(
+        '{"kind": "train", "step": 1, "bpb": NaN}\n{"kind": "val", "step": 1, "bpb": NaN}\n')
+    for run in (cut, nan):
+        with pytest.raises(DnahnetError, match=r"metrics.jsonl: no training or validation "
+                                                r"record with a finite bpb and step to plot"):
+            plot_runs([run], tmp_path / "curves.png")
+    assert not (tmp_path / "curves.png").exists()

@@ -34,6 +34,18 @@ WHOLE_TOKEN_CHECK_BYTES = 256 << 20
 _AGAIN = "prepare the dataset again"
 
 
+def check_data_option(data: str | Path) -> Path:
+    """``--data``: a directory that ``dnahnet prepare`` wrote (its files are checked when
+    a split is opened)."""
+    data = Path(data)
+    if not data.exists():
+        raise DnahnetError(f"--data {data}: no such directory")
+    if not data.is_dir():
+        raise DnahnetError(f"--data {data}: a file, not a prepared dataset directory (make "
+                           "one with `dnahnet prepare`)")
+    return data
+
+
 class FragmentDataset:
     def __init__(self, directory: str | Path, split: str = "train"):
         self.directory = Path(directory)

@@ -234,6 +234,8 @@ def _jsonl_genomes(path, stream, sequence_field, id_field) -> Iterator[Genome]:
         field = field or _pick_field(path, row, sequence_field, f"line {number}")
         if field not in row:
             raise DnahnetError(f"{path}: line {number}: no field {field!r}")
+        if id_field and id_field not in row:
+            raise DnahnetError(f"{path}: line {number}: no field {id_field!r} (--id-field)")
         rows += 1
         row_id = row.get(id_field) if id_field else None
         yield _row_genome(path, stem, number, row_id, row[field], field)
@@ -263,6 +265,9 @@ def _parquet_genomes(path, stream, sequence_field, id_field) -> Iterator[Genome]
         raise DnahnetError(f"{path}: not a readable Parquet file ({error})") from None
     stem = strip_suffixes(path.name)[0]
     field = _pick_field(path, table.schema_arrow.names, sequence_field, "schema")
+    if id_field and id_field not in table.schema_arrow.names:
+        raise DnahnetError(f"{path}: no column {id_field!r} (--id-field); columns: "
+                           f"{', '.join(table.schema_arrow.names)}")
     columns = [field] + ([id_field] if id_field else [])
     number = 0
     for batch in table.iter_batches(batch_size=16, columns=columns):

@@ -152,7 +152,7 @@ def check_output_file(path: str | os.PathLike) -> None:
     if str(path) == STDOUT:
         return
     if str(path) in ("", "."):  # the shell's '' reaches us as '.'
-        raise DnahnetError(f"output file name {str(path)!r} is empty or '.'; give a file name")
+        raise DnahnetError("an output file name is empty (or '.'); give a file name")
     target = resolve_output(path)
     if target.is_dir():
         raise DnahnetError(f"{path}: is a directory (expected a file name)")

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -102,12 +101,10 @@ def evaluate_dataset(
     """``evaluate_split`` on a split of a prepared dataset (``dnahnet prepare``), with the
     uniform and Markov bits per nucleotide of the same fragments under ``baselines``
     (``data.markov.dataset_baselines``); when there are none, ``baselines_note`` says why."""
-    from dnahnet_core.data.dataset import FragmentDataset
+    from dnahnet_core.data.dataset import FragmentDataset, check_data_option
     from dnahnet_core.data.markov import dataset_baselines
 
-    data = Path(data)
-    if not data.is_dir():
-        raise DnahnetError(f"--data {data}: no such directory")
+    data = check_data_option(data)
     dataset = FragmentDataset(data, split)
     if len(dataset) == 0:
         raise DnahnetError(f"--data {data}: the {split} split is empty")

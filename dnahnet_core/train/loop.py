@@ -496,10 +496,9 @@ def _write_record(run: Run, record: dict) -> None:
 
 
 def _open_datasets(options: TrainOptions):
-    from dnahnet_core.data.dataset import FragmentDataset
+    from dnahnet_core.data.dataset import FragmentDataset, check_data_option
 
-    if not Path(options.data).is_dir():
-        raise DnahnetError(f"--data {options.data}: no such directory")
+    check_data_option(options.data)
     train_set = FragmentDataset(options.data, split="train")
     try:
         val_set = FragmentDataset(options.data, split="val")

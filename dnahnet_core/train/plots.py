@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from dnahnet_core.data.markov import highest_markov
@@ -10,7 +11,7 @@ from dnahnet_core.errors import DnahnetError
 from dnahnet_core.io.atomic import atomic_path, check_output_file
 from dnahnet_core.io.figures import figure_format
 from dnahnet_core.model.config import CONFIG
-from dnahnet_core.train.metrics import read_metrics
+from dnahnet_core.train.metrics import METRICS, read_metrics
 
 X_AXES = {"step": "optimizer step", "tokens": "nucleotides trained on"}
 
@@ -18,6 +19,10 @@ X_AXES = {"step": "optimizer step", "tokens": "nucleotides trained on"}
 def _series(records: list[dict], key: str, x: str) -> tuple[list, list]:
     points = [(r[x], r[key]) for r in records if key in r and x in r]
     return [p[0] for p in points], [p[1] for p in points]
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _target_ratios(run_dir: str | Path) -> list[float]:
@@ -55,6 +60,9 @@ def plot_runs(run_dirs: list[str | Path], output: str | Path, x: str = "step",
         colour = colours[i % len(colours)]
         train = [r for r in records if r.get("kind", "train") == "train"]
         val = [r for r in records if r.get("kind") == "val"]
+        if not any(_finite(r.get("bpb")) and _finite(r.get(x)) for r in train + val):
+            raise DnahnetError(f"{Path(run_dir) / METRICS}: no training or validation record "
+                               f"with a finite bpb and {x} to plot")
         ax_loss.plot(*_series(train, "bpb", x), color=colour, label=f"{label} train")
         if val:
             ax_loss.plot(*_series(val, "bpb", x), color=colour, linestyle="--", marker="o",
