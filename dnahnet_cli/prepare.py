@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from dnahnet_cli import common
-from dnahnet_cli.validate import at_least, between, input_file, output_dir, up_to_cpus
+from dnahnet_cli.validate import at_least, between, input_file, number_range, output_dir, up_to_cpus
 
 
 def command(
@@ -51,10 +51,12 @@ def command(
         False, "--representatives-only", help="With --metadata: GTDB species representatives only."
     ),
     val_fraction: float = typer.Option(
-        0.01, help="Fraction of genomes for validation.", callback=between(0, 1)
+        0.01, help="Fraction of genomes for validation.",
+        callback=number_range(0, below=1, why="the train split needs genomes"),
     ),
     test_fraction: float = typer.Option(
-        0.01, help="Fraction of genomes for test.", callback=between(0, 1)
+        0.01, help="Fraction of genomes for test.",
+        callback=number_range(0, below=1, why="the train split needs genomes"),
     ),
     max_n_fraction: float = typer.Option(
         0.1, help="Drop fragments with more N than this.", callback=between(0, 1)

@@ -377,6 +377,8 @@ def _cases() -> list[Case]:
               "--fragment-length"),
         usage("prepare", "range", [*PR, "-o", "new", "--val-fraction", "1.5"],
               "--val-fraction"),
+        usage("prepare", "range", [*PR, "-o", "new", "--test-fraction", "1"],
+              "1: must be >= 0 and < 1 (the train split needs genomes)"),
         usage("prepare", "range", [*PR, "-o", "new", "--val-fraction", "nan"],
               "--val-fraction"),
         usage("prepare", "range", [*PR, "-o", "new", "--test-fraction", "-0.1"],

@@ -116,6 +116,12 @@ def test_every_compression_and_input_form_gives_the_same_fragments(tmp_path):
     sha = __import__("hashlib").sha256(PHAGES["lambda"].read_bytes()).hexdigest()
     assert manifest["inputs"][3]["sha256"] == sha
     assert manifest["inputs"][3]["bytes"] == PHAGES["lambda"].stat().st_size
+    # a missing path in a list is named with the list and its line; one listed twice counts once
+    listing.write_text(f"# genomes\n{PHAGES['lambda']}\n\nnowhere.fa\n")
+    with pytest.raises(DnahnetError, match=r"inputs.txt: line 4: .*nowhere.fa: no such file"):
+        prepare([listing], tmp_path / "ds2", options)
+    listing.write_text(f"{PHAGES['lambda']}\n{PHAGES['lambda']}\n")
+    assert len(prepare([listing], tmp_path / "ds3", options)["inputs"]) == 1
 
 
 def test_n_threshold_case_and_iupac(tmp_path):

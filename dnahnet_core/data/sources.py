@@ -127,17 +127,22 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> tuple[list[Path], list[dic
 
 
 def _read_list(path: Path) -> tuple[list[Path], list[dict]]:
-    entries = []
+    entries, lines = [], []
     with open(path, encoding="utf-8") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             line = line.strip()
             if line and not line.startswith("#"):
                 entry = Path(line)
                 entries.append(entry if entry.is_absolute() else path.parent / entry)
+                lines.append(number)
     if not entries:
         error = f"{path}: empty file (no FASTA records and no paths listed)"
         return [], [{"path": str(path), "error": error}]
-    files, problems = expand_inputs(entries)
+    files, problems = [], []
+    for entry, number in zip(entries, lines, strict=True):  # a problem names its list line
+        found, missing = expand_inputs([entry])
+        files += found
+        problems += [{**p, "error": f"{path}: line {number}: {p['error']}"} for p in missing]
     return files, problems
 
 
