@@ -40,8 +40,10 @@ def encode(seq: str | bytes, *, where: str = "sequence") -> np.ndarray:
     bad = np.flatnonzero(tokens == INVALID)
     if bad.size:
         pos = int(bad[0])
-        char = chr(raw[pos]) if 32 < raw[pos] < 127 else f"byte 0x{raw[pos]:02x}"
-        raise DnahnetError(f"{where}: invalid nucleotide {char!r} at position {pos + 1}")
+        names = {32: "a space", 9: "a tab", 10: "a line break", 13: "a carriage return"}
+        char = (repr(chr(raw[pos])) if 32 < raw[pos] < 127
+                else f"({names.get(raw[pos], f'byte 0x{raw[pos]:02x}')})")
+        raise DnahnetError(f"{where}: invalid nucleotide {char} at position {pos + 1}")
     return tokens
 
 

@@ -156,6 +156,8 @@ def test_model_info_lists_presets_and_counts():
         (["likelihood", "missing.fa", "--config", "dnahnet-tiny"], "missing.fa"),
         (["model-info", "--config", "no-such-preset"], "unknown model config"),
         (["generate", "--config", "dnahnet-tiny", "-p", "ACGZ"], "invalid nucleotide 'Z'"),
+        (["generate", "--config", "dnahnet-tiny", "-p", "AC GT"],
+         "invalid nucleotide (a space) at position 3"),
         (["likelihood", "x.fa", "--model", "/nonexistent/model"], "not a model directory"),
     ],
 )
