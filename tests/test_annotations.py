@@ -183,6 +183,15 @@ def test_fasta_alone_and_gff_without_fasta_are_errors():
         load_annotated_genome(GFF)
 
 
+def test_a_fasta_section_without_a_header_line_is_named_as_such(tmp_path):
+    text = gzip.decompress(GFF.read_bytes()).decode()
+    headless = tmp_path / "headless.gff"
+    headless.write_text(text + "##FASTA\nACGTACGT\n")
+    with pytest.raises(DnahnetError, match=r"headless.gff: ##FASTA section: sequence before "
+                                           r"its first '>' header line"):
+        load_annotated_genome(headless)
+
+
 def test_gff_with_a_byte_order_mark_and_spaces_after_semicolons(tmp_path):
     """A GFF3 saved by a Windows editor (BOM, CRLF) whose attributes read ``ID=x; Parent=y``
     gives the same genes, locus tags included, as the original."""

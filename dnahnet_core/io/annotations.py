@@ -146,6 +146,9 @@ def _split_gff(path: Path) -> tuple[list[tuple[int, str]], dict[str, str]]:
                 contigs[name] = normalise("".join(parts), where=f"{path}: ##FASTA record {name}")
             name, parts = (line[1:].split() or [""])[0], []
         elif line.strip():
+            if name is None:
+                raise DnahnetError(f"{path}: ##FASTA section: sequence before its first "
+                                   "'>' header line")
             parts.append(line.strip())
     return lines, contigs
 
