@@ -374,6 +374,18 @@ def test_resume_with_a_damaged_run_json_is_one_error_naming_it(tmp_path, content
                                 f'(the run\'s options are also under "options" in {state})')
 
 
+def test_resume_with_a_wrongly_typed_option_in_run_json_is_one_error_naming_it(tmp_path):
+    run_toy(tmp_path / "run", max_steps=2)
+    saved = tmp_path / "run" / "run.json"
+    options = json.loads(saved.read_text())
+    saved.write_text(json.dumps({**options, "batch_size": "a"}))
+    with pytest.raises(DnahnetError) as error:
+        resolve_options({"out": str(tmp_path / "run")}, resume=True)
+    assert str(error.value) == f"{saved}: training option 'batch_size' is 'a', not a whole number"
+    saved.write_text(json.dumps({**options, "lr": 3, "time_limit": None}))  # ints are numbers
+    assert resolve_options({"out": str(tmp_path / "run")}, resume=True).lr == 3
+
+
 @pytest.mark.parametrize("name, reason", [
     ("model.safetensors", "not a readable safetensors file"),
     ("train_state/state.json", "not readable JSON"),

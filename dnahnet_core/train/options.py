@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,12 +68,21 @@ class TrainOptions:
     RENAMED = {"reverse_complement": "rc_augment"}
 
     @classmethod
-    def from_values(cls, values: dict) -> TrainOptions:
+    def from_values(cls, values: dict, where: str = "") -> TrainOptions:
+        """``where``: the file the values come from (named in errors)."""
+        prefix = f"{where}: " if where else ""
         values = _current_names(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise DnahnetError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+            raise DnahnetError(f"{prefix}unknown training option(s): "
+                               f"{', '.join(sorted(unknown))}")
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            number = isinstance(value, int) and not isinstance(value, bool)
+            if not (isinstance(value, hints[name]) or number and _takes_float(hints[name])):
+                raise DnahnetError(f"{prefix}training option {name!r} is {value!r}, not "
+                                   f"{_type_name(hints[name])}")
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -90,6 +100,16 @@ class TrainOptions:
             raise DnahnetError("--compile and --cuda-graphs: choose one")
         if self.time_limit is not None and not 0 < self.time_limit < math.inf:
             raise DnahnetError("--time-limit: must be a positive number of minutes")
+
+
+def _takes_float(hint) -> bool:
+    return hint is float or float in typing.get_args(hint)
+
+
+def _type_name(hint) -> str:
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "a string",
+             type(None): "null"}
+    return " or ".join(names.get(t, str(t)) for t in (typing.get_args(hint) or (hint,)))
 
 
 def _current_names(values: dict) -> dict:
@@ -136,7 +156,7 @@ def resolve_options(values: dict, resume: bool) -> TrainOptions:
         if "data" in values and values["data"] != saved.get("data"):
             log(f"resume: training data {values['data']} (the run so far: {saved.get('data')})")
         saved.update(values)
-        return TrainOptions.from_values(saved)
+        return TrainOptions.from_values(saved, where=str(saved_path))
     if ckpt.latest_checkpoint(run_dir) is not None:
         raise DnahnetError(
             f"--out {run_dir}: already holds a training run; pass --resume to continue it "
