@@ -215,6 +215,10 @@ def test_genome_inputs_pair_fasta_with_annotation(tmp_path):
     assert [i.label for i in inputs] == ["mycoplasma_subset", "leptospira_subset"]
     with pytest.raises(DnahnetError, match="FASTA has no annotation"):
         genome_inputs([gbk, fna])
+    with pytest.raises(DnahnetError) as error:  # the two files the wrong way round
+        genome_inputs([gff, fna])
+    assert str(error.value).endswith(f"(the FASTA comes first: {fna} {gff}, if {gff} is its "
+                                     "annotation)")
     with pytest.raises(DnahnetError, match="one of the two"):
         genome_inputs([gbk], tmp_path / "m.tsv")
     manifest = tmp_path / "genomes.tsv"

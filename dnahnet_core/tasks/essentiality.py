@@ -117,8 +117,11 @@ def genome_inputs(
         else:
             inputs.append(GenomeInput(path))
     if waiting is not None:
+        before = inputs[-1].genome if inputs and inputs[-1].annotation is None else None
+        order = (f" (the FASTA comes first: {waiting} {before}, if {before} is its "
+                 "annotation)" if before is not None else "")
         raise DnahnetError(f"{waiting}: FASTA has no annotation; give a GFF3 or GenBank file "
-                           "after it")
+                           f"after it{order}")
     return inputs
 
 
