@@ -44,6 +44,19 @@ class _Graph:
     replay: Callable[[], None]
 
 
+def capture_autocast(device: torch.device, precision: str):
+    """The forward's precision for a capture: bf16 autocast without its cache of cast
+    weights, which a capture cannot keep (fp32: autocast off)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16",
+                          cache_enabled=False)
+
+
+def make_room(graphs: OrderedDict, max_graphs: int) -> None:
+    """Drop the least recently used graphs until another fits within ``max_graphs``."""
+    while len(graphs) >= max_graphs:
+        graphs.popitem(last=False)
+
+
 def cuda_capture(run: Callable[[], tuple], pool) -> tuple[tuple, Callable[[], None]]:
     """Capture ``run()`` in a CUDA graph: (its output tensors, the graph's replay)."""
     side = torch.cuda.Stream()
@@ -177,7 +190,8 @@ class GraphedForward:
         key = (tuple(tokens.shape), tokens.dtype, mask is None)
         graph = self.graphs.get(key)
         if graph is None:
-            self._make_room()  # before the eager pass: memory is what a long input lacks
+            # before the eager pass: memory is what a long input lacks
+            make_room(self.graphs, self.max_graphs)
             output = self._eager(tokens, mask)
             self._capture(key, tokens, mask, widths_for(output, tokens.shape[1], self.slack))
             return output
@@ -196,21 +210,13 @@ class GraphedForward:
         self._capture(key, tokens, mask, widths)
         return output
 
-    def _make_room(self) -> None:
-        while len(self.graphs) >= self.max_graphs:
-            self.graphs.popitem(last=False)  # the least recently used shape
-
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.precision == "bf16", cache_enabled=False)
-
     def _eager(self, tokens, mask) -> LMOutput:
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), capture_autocast(self.device, self.precision):
             return self.model(tokens, mask)
 
     def _capture(self, key, tokens, mask, widths: tuple[int, ...]) -> None:
         self.graphs.pop(key, None)  # memory goes back to the pool before the capture
-        self._make_room()
+        make_room(self.graphs, self.max_graphs)
         with torch.inference_mode():
             static_tokens = tokens.clone()
             static_mask = None if mask is None else mask.clone()
@@ -220,7 +226,7 @@ class GraphedForward:
             out = self.model(static_tokens, static_mask, chunk_widths=widths)
             return out, overflowed(out, limits)
 
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), capture_autocast(self.device, self.precision):
             (output, overflow), replay = self.capture(run, self.pool)
         self.graphs[key] = _Graph(static_tokens, static_mask, output, overflow, widths, replay)
         self.captures += 1

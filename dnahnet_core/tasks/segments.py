@@ -216,7 +216,8 @@ def write_segments(
             if bed is None:  # nothing is written before the first contig is computed
                 bed = stack.enter_context(atomic_open(output, "w")) if output else sys.stdout
                 graphs = {s: stack.enter_context(atomic_open(p, "w")) for s, p in paths.items()}
-                bigwigs = _open_bigwigs(stack, bigwig, contig.stages, sequences, genome)
+                bigwigs = _open_bigwigs(stack, bigwig_files, contig.stages, sequences,
+                                        genome)
                 if track:
                     tracks.write_segment_track_lines(bed, graphs, contig.stages)
             bed.writelines(tracks.iter_segments_bed(contig))
@@ -228,12 +229,13 @@ def write_segments(
                     bigwigs[s].add(contig.name, contig.prob[row])
 
 
-def _open_bigwigs(stack, prefix, stages: list[int], sequences: dict[str, str], genome) -> dict:
-    """Stage -> open bigWig of its boundary probability (contigs in ``segment_genome`` order)."""
-    if prefix is None:
+def _open_bigwigs(stack, paths: dict, stages: list[int], sequences: dict[str, str],
+                  genome) -> dict:
+    """Stage -> open bigWig of its boundary probability (contigs in ``segment_genome``
+    order); ``paths``: track name -> file (``bigwig_paths``), none without --bigwig."""
+    if not paths:
         return {}
     names = sorted(sequences, key=tracks.contig_sort_key)
     sizes = chrom_sizes({n: len(sequences[n]) for n in names}, str(genome))
-    paths = bigwig_paths(prefix, stages, logprob=False)
     return {s: stack.enter_context(open_bigwig(paths[boundary_track(s)], sizes)) for s in stages}
 

@@ -37,7 +37,13 @@ from dataclasses import dataclass
 import torch
 
 from dnahnet_core.errors import DnahnetError
-from dnahnet_core.model.graphs import FixedWidthForward, rebuilt, widths_for
+from dnahnet_core.model.graphs import (
+    FixedWidthForward,
+    capture_autocast,
+    make_room,
+    rebuilt,
+    widths_for,
+)
 from dnahnet_core.model.lm import DnaLM, LMOutput, StageStats
 from dnahnet_core.progress import log
 
@@ -121,14 +127,13 @@ class GraphedTrainingForward:
         return output
 
     def _capture(self, key: tuple, tokens: torch.Tensor, mask: torch.Tensor) -> _Graph | None:
-        while len(self.graphs) >= self.max_graphs:
-            self.graphs.popitem(last=False)  # the least recently used shape
+        make_room(self.graphs, self.max_graphs)
         try:
-            with torch.no_grad(), self._autocast():
+            with torch.no_grad(), capture_autocast(self.device, self.precision):
                 counted = self.model(tokens, mask)  # its chunk counts size the widths
             at_least, slack = self.wanted.pop(key, ((), self.slack))
             widths = widths_for(counted, tokens.shape[1], slack, at_least=at_least)
-            with self._autocast():
+            with capture_autocast(self.device, self.precision):
                 # a capture replaces its module's forward: the eager one is another module
                 run = self.capture(FixedWidthForward(self.model, widths), (tokens, mask))
                 differences = self._replay_against_eager(
@@ -177,8 +182,3 @@ class GraphedTrainingForward:
         for p in self.model.parameters():
             if p.requires_grad and p.grad is None:
                 p.grad = torch.zeros_like(p)
-
-    def _autocast(self):
-        # a capture cannot keep autocast's cache of cast weights
-        return torch.autocast(self.device.type, dtype=torch.bfloat16,
-                              enabled=self.precision == "bf16", cache_enabled=False)
