@@ -13,6 +13,7 @@ import sys
 import pytest
 import torch
 
+from dnahnet_core.alphabet import encode
 from dnahnet_core.model import build_model, fast_path, load_config, load_model
 from dnahnet_core.model.ssd import ssd_scan
 from tests import triton_interpreter
@@ -159,6 +160,16 @@ def _grad_error(grads: dict, reference: dict) -> float:
                reference.items() if g.norm() > 1e-8)
 
 
+def _grad_error_all(grads: dict, reference: dict) -> float:
+    """The relative error of all the gradients as one vector: what an optimizer step
+    follows. In bf16 the largest per-parameter error is a parameter whose gradient is
+    tiny (the shipped model on 2 x 4,096 nt of Mycoplasma, CPU bf16: 0.27 at a D with a
+    gradient norm of 1e-6, 0.008 over all)."""
+    difference = sum(float((grads[n] - g).square().sum()) for n, g in reference.items())
+    return (difference / max(sum(float(g.square().sum()) for g in reference.values()),
+                             1e-24)) ** 0.5
+
+
 def _tokens(batch: int, length: int, seed: int, device: str) -> torch.Tensor:
     return torch.randint(0, 4, (batch, length), generator=torch.Generator().manual_seed(seed))\
         .to(device)
@@ -202,7 +213,8 @@ def check_bf16_agreement(device: str, preset: str = "dnahnet-small", length: int
 
     errors = {name: {"logp_mean": float((r["logp"] - exact["logp"]).abs().mean()),
                      "decisions_differ": _decisions_that_differ(r, exact),
-                     "grad_rel_error": _grad_error(r["grads"], exact["grads"])}
+                     "grad_rel_error": _grad_error(r["grads"], exact["grads"]),
+                     "grad_rel_error_all": _grad_error_all(r["grads"], exact["grads"])}
               for name, r in (("fast", fast), ("pure", pure))}
     for name, measured in errors.items():
         _report(f"bf16 {preset} {batch}x{length}, {name} vs exact fp32", **measured)
@@ -210,6 +222,7 @@ def check_bf16_agreement(device: str, preset: str = "dnahnet-small", length: int
     assert fast_error["logp_mean"] <= 2 * pure_error["logp_mean"] + 1e-4
     assert fast_error["decisions_differ"] <= 2 * pure_error["decisions_differ"] + 1e-3
     assert fast_error["grad_rel_error"] <= 2 * pure_error["grad_rel_error"] + 1e-3
+    assert fast_error["grad_rel_error_all"] <= 2 * pure_error["grad_rel_error_all"] + 1e-3
 
 
 def check_incremental_agreement(device: str, preset: str = "dnahnet-small",
@@ -294,6 +307,23 @@ def test_the_agreement_checks_judge_a_flip_by_its_margin_and_compare_before_it()
         far = _run(model, tokens, "fp32", pure=True)
     with pytest.raises(AssertionError, match="from the threshold"):
         _first_flips(exact, far)
+
+
+def test_a_bf16_training_step_follows_the_fp32_gradient(mycoplasma_contig):
+    """bf16 autocast (here the CPU's, the pure path) against exact fp32 for the shipped
+    model on real DNA: all the gradients as one vector within a few percent, though some
+    parameters with tiny gradients are far off (what the GPU report's worst-parameter
+    figure shows) and a few boundary decisions flip."""
+    model = _model("default", "cpu").train()
+    tokens = torch.from_numpy(encode(mycoplasma_contig[:2 * 2048])).long().view(2, 2048)
+    exact = _run(model, tokens, "fp32", pure=True, grad=True)
+    bf16 = _run(model, tokens, "bf16", pure=True, grad=True)
+    overall = _grad_error_all(bf16["grads"], exact["grads"])
+    _report("bf16 default 2x2048 Mycoplasma (CPU) vs exact fp32", grad_rel_error_all=overall,
+            grad_rel_error=_grad_error(bf16["grads"], exact["grads"]),
+            decisions_differ=_decisions_that_differ(bf16, exact))
+    assert overall < 0.05
+    assert float((bf16["logp"] - exact["logp"]).abs().mean()) < 2e-2
 
 
 @needs_gpu

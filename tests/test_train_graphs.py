@@ -19,6 +19,7 @@ import torch
 
 from dnahnet_core.alphabet import encode
 from dnahnet_core.model import build_model, load_config, load_model
+from dnahnet_core.model.config import list_presets
 from dnahnet_core.model.graphs import FixedWidthForward, widths_for
 from dnahnet_core.train import loop, resolve_options, train
 from dnahnet_core.train.graphs import GraphedTrainingForward, cuda_training_capture
@@ -227,6 +228,29 @@ def test_baselines_train_through_the_graphs_too(batches):
     net = GraphedTrainingForward(model, capture=buffered_capture)
     _, got = _step_gradients(model, net, batches)
     assert net.replays == 2 and max(_relative(got[n], want[n]) for n in want) < 1e-5
+
+
+@pytest.mark.parametrize(("preset", "bf16"), [
+    *[(preset, False) for preset in list_presets()], ("dnahnet-tiny", True),
+    pytest.param("dnahnet-2stage-r32", True, marks=pytest.mark.slow)])
+def test_a_training_step_with_fixed_widths_never_waits_for_the_device(preset, bf16):
+    """What ``make_graphed_callables`` needs of the step it captures, backward included:
+    no op reads a value back to the host or copies host data to the device (every preset
+    in fp32, autocast's bf16 casts on two)."""
+    from tests.test_graphs import _CaptureBreakers
+
+    model = build_model(load_config(preset), seed=0).train()
+    tokens = torch.randint(0, 4, (2, 700), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(tokens, dtype=torch.bool)
+    mask[1, 500:] = False
+    with torch.no_grad():
+        widths = widths_for(model(tokens, mask), 700, 0.125)
+    fixed = FixedWidthForward(model, widths)
+    with torch.autocast("cpu", torch.bfloat16, enabled=bf16), _CaptureBreakers() as breakers:
+        logits, ratio_loss, *_ = fixed(tokens, mask)
+        (logits.float().square().mean() + ratio_loss).backward()
+    assert breakers.count == 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
 # --- the training loop ------------------------------------------------------------------------
