@@ -26,6 +26,9 @@ def command(
 
     console = Console()
     if list_presets:
+        if config is not None:
+            raise DnahnetError("--list shows every preset; leave --config out, or leave "
+                               "--list out to describe one")
         table = Table("preset", "stages", "parameters", "description")
         for name in presets():
             cfg = load_config(name)

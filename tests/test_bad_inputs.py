@@ -365,6 +365,8 @@ def _cases() -> list[Case]:
         bad("model-info", "model-dir", ["model-info", "-c", "models/huge/config.json"],
             "models/huge/config.json: the model is too large to build"),
         bad("model-info", "usage", ["model-info"], "--config"),
+        bad("model-info", "usage", ["model-info", "--list", "-c", "dnahnet-tiny"],
+            "--list shows every preset; leave --config out"),
     ]
     # ---------------------------------------------------------------- prepare
     c += [
