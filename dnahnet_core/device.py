@@ -26,9 +26,15 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DnahnetError(f"--device {name}: CUDA is not available on this machine")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError as error:
         raise DnahnetError(f"--device {name}: not a valid device ({error})") from None
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:  # else "invalid device ordinal", a traceback, later
+            raise DnahnetError(f"--device {name}: this machine has {count} GPU"
+                               f"{'s' if count > 1 else ''} (cuda:0 to cuda:{count - 1})")
+    return device
 
 
 def keep_freed_memory() -> None:

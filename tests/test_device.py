@@ -1,4 +1,5 @@
-"""keep_freed_memory: a forward pass stops page-faulting through memory freed by the last."""
+"""The process's device and memory habits (dnahnet_core.device): keep_freed_memory stops a
+forward pass page-faulting through memory freed by the last; --device is checked."""
 
 import os
 import subprocess
@@ -39,3 +40,23 @@ def test_keep_freed_memory_stops_refaulting_freed_tensors():
     default, kept = _faults("default"), _faults("keep")
     assert default > 3000  # glibc maps large tensors afresh and unmaps them on free
     assert kept < default / 5
+
+
+def test_a_gpu_index_past_the_machines_gpus_is_one_error(monkeypatch):
+    """--device cuda:N is checked against the GPUs there are (else torch's "invalid device
+    ordinal" traceback when the model is placed); CUDA faked present with two GPUs."""
+    import torch
+
+    from dnahnet_core.device import resolve_device
+    from dnahnet_core.errors import DnahnetError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device("cuda") == torch.device("cuda")
+    with pytest.raises(DnahnetError, match=r"^--device cuda:2: this machine has 2 GPUs "
+                                           r"\(cuda:0 to cuda:1\)$"):
+        resolve_device("cuda:2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DnahnetError, match="CUDA is not available"):
+        resolve_device("cuda:0")
