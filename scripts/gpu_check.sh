@@ -209,7 +209,8 @@ interpreted_fast_path() {
         2>/dev/null || skip "no CUDA in a dry run, and no triton or installed mamba_ssm for" \
             "Triton's interpreter: the pure PyTorch path is what runs here"
     echo "- no CUDA: mamba-ssm's kernels ran in Triton's interpreter on the CPU against the" \
-        "pure path (\`tests/triton_interpreter.py\`; fp32: log-probs, boundaries, gradients):" |
+        "pure path (\`tests/triton_interpreter.py\`; fp32: log-probs, boundaries," \
+        "gradients; the RMSNorms also in bf16):" |
         body
     PYTHONPATH="$path" "$PY" tests/triton_interpreter.py | sed '/^$/d; s/^/  - /' |
         tee -a "$WORK/$STEP.md"

@@ -7,7 +7,8 @@ gated norm, their backward passes). It says nothing about speed or bf16 rounding
 
     PYTHONPATH=SITE python tests/triton_interpreter.py [--tf32] [fp32 dnahnet-tiny 512 [BATCH]]
 
-CHECK (the first argument): fp32, bf16, incremental or widths (test_fast_path.check_*).
+CHECK (the first argument): fp32, bf16, incremental, widths or rmsnorm
+(test_fast_path.check_*; rmsnorm ignores the preset).
 
 SITE holds mamba_ssm installed as scripts/gpu_check.sh installs it (its __init__ trimmed);
 triton must be importable. With no arguments it runs CHECKS, the set that
@@ -29,7 +30,8 @@ import types
 from pathlib import Path
 
 # (check, preset, nt, batch): ~2 min each on one core
-CHECKS = (("fp32", "dnahnet-tiny", 512, 1), ("incremental", "dnahnet-tiny", 512, 1))
+CHECKS = (("fp32", "dnahnet-tiny", 512, 1), ("incremental", "dnahnet-tiny", 512, 1),
+          ("rmsnorm", "-", 300, 2))
 
 
 def tf32(values):

@@ -72,3 +72,10 @@ def gated_rmsnorm(y, z, weight, eps):
     from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
 
     return rmsnorm_fn(y, weight, None, z=z, eps=eps, norm_before_gate=False)
+
+
+def rmsnorm(x, weight, eps):
+    """RMSNorm in one Triton kernel each way (the pure one is ~8 torch ops, each a launch)."""
+    from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn
+
+    return rmsnorm_fn(x, weight, None, eps=eps)

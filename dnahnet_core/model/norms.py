@@ -14,6 +14,13 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from dnahnet_core.model import fast_path
+
+        if fast_path.enabled_for(x):
+            return fast_path.rmsnorm(x, self.weight, self.eps)
+        return self._pure(x)
+
+    def _pure(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
@@ -28,4 +35,4 @@ class GatedRMSNorm(RMSNorm):
 
         if fast_path.enabled_for(y):
             return fast_path.gated_rmsnorm(y, z, self.weight, self.eps)
-        return super().forward(y * F.silu(z))
+        return self._pure(y * F.silu(z))
