@@ -82,13 +82,15 @@ class _CaptureBreakers(TorchDispatchMode):
     ALWAYS = {"aten::_local_scalar_dense", "aten::item", "aten::nonzero", "aten::is_nonzero",
               "aten::lift_fresh", "aten::masked_select", "aten::equal", "aten::bincount",
               "aten::_unique", "aten::_unique2", "aten::unique_dim", "aten::unique_consecutive"}
-    count = 0
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []  # the breaking ops, in order
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name
         if name in self.ALWAYS or self._sizes_from_data(name, func, args, kwargs or {}):
-            self.count += 1
-            self.seen = [*getattr(self, "seen", []), str(func)]
+            self.seen.append(str(func))
         return func(*args, **(kwargs or {}))
 
     @staticmethod
@@ -113,7 +115,7 @@ def test_a_forward_with_fixed_widths_never_waits_for_the_device(preset):
         _forward(model, tokens, mask)
     with _CaptureBreakers() as fixed:
         _forward(model, tokens, mask, chunk_widths=widths)
-    assert counted.count == model.config.num_stages and fixed.count == 0
+    assert len(counted.seen) == model.config.num_stages and fixed.seen == []
 
 
 def test_widths_are_buckets_above_the_counts_within_each_stage_input(default_model, windows):

@@ -67,10 +67,17 @@ def list_checkpoints(run_dir: str | Path, complete: bool = True) -> list[tuple[i
         return []
     found = []
     for path in root.iterdir():
-        match = _STEP_DIR.match(path.name)
-        if match and path.is_dir() and (path / STATE_DIR / "state.json").is_file() == complete:
-            found.append((int(match.group(1)), path))
+        step = checkpoint_step(path)
+        if step is not None and path.is_dir() and (
+                path / STATE_DIR / "state.json").is_file() == complete:
+            found.append((step, path))
     return sorted(found)
+
+
+def checkpoint_step(checkpoint: str | Path) -> int | None:
+    """The step a ``step-NNNNNN`` directory was saved at (None: not a checkpoint's name)."""
+    match = _STEP_DIR.match(Path(checkpoint).name)
+    return int(match.group(1)) if match else None
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -81,9 +88,9 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def damaged(checkpoint: str | Path, what: str | Path, reason: str) -> DnahnetError:
     """The error for an unreadable file ``what`` of ``checkpoint``, with what to do."""
     checkpoint = Path(checkpoint)
-    step = _STEP_DIR.match(checkpoint.name)
+    step = checkpoint_step(checkpoint)
     older = [path for s, path in list_checkpoints(checkpoint.parent.parent)
-             if step and s < int(step.group(1))]
+             if step is not None and s < step]
     advice = (f"remove {checkpoint} and --resume continues from {older[-1].name}" if older
               else "there is no older checkpoint to resume from")
     return DnahnetError(f"{what}: damaged checkpoint ({reason}); {advice}")

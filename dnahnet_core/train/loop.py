@@ -353,7 +353,7 @@ def start_run(
     if resume and checkpoint is None:
         raise DnahnetError(f"--resume: no checkpoint in {run_dir}")
     if checkpoint is not None and world.is_main:
-        newest = int(checkpoint.name.removeprefix("step-"))
+        newest = ckpt.checkpoint_step(checkpoint)
         for step, path in ckpt.list_checkpoints(run_dir, complete=False):
             if step > newest:  # damaged after it was written: save_checkpoint never leaves one
                 log(f"resume: skipping {path}: it has no {ckpt.STATE_DIR}/state.json "
