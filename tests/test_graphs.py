@@ -75,9 +75,10 @@ def test_too_narrow_widths_are_seen_in_the_chunk_counts_and_never_index_out_of_r
 
 class _CaptureBreakers(TorchDispatchMode):
     """Counts the ops a CUDA graph capture cannot hold: reads from the device to the host,
-    tensors made from host data (a copy to the device), and ops whose output size is data,
-    which CUDA computes by a read to the host although a CPU kernel hides it (a boolean
-    index, ``masked_select``, ``repeat_interleave`` by a tensor, ``unique``...)."""
+    tensors made from host data (a copy to the device), copies between devices (seen on
+    a GPU only), and ops whose output size is data, which CUDA computes by a read to the
+    host although a CPU kernel hides it (a boolean index, ``masked_select``,
+    ``repeat_interleave`` by a tensor, ``unique``...)."""
 
     ALWAYS = {"aten::_local_scalar_dense", "aten::item", "aten::nonzero", "aten::is_nonzero",
               "aten::lift_fresh", "aten::masked_select", "aten::equal", "aten::bincount",
@@ -89,9 +90,11 @@ class _CaptureBreakers(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = func._schema.name
-        if name in self.ALWAYS or self._sizes_from_data(name, func, args, kwargs or {}):
+        kwargs = kwargs or {}
+        if (name in self.ALWAYS or self._sizes_from_data(name, func, args, kwargs)
+                or self._between_devices(name, args, kwargs)):
             self.seen.append(str(func))
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
     @staticmethod
     def _sizes_from_data(name, func, args, kwargs) -> bool:
@@ -101,6 +104,28 @@ class _CaptureBreakers(TorchDispatchMode):
         if name == "aten::repeat_interleave" and func._overloadname == "Tensor":
             return kwargs.get("output_size") is None  # given: no read
         return False
+
+    @staticmethod
+    def _between_devices(name, args, kwargs) -> bool:
+        if name == "aten::_to_copy":  # .to(device), .cpu(), .tolist()
+            device = kwargs.get("device")
+            return device is not None and torch.device(device).type != args[0].device.type
+        if name == "aten::copy_":
+            return args[0].device.type != args[1].device.type
+        return False
+
+
+def test_the_capture_breakers_are_seen_and_nothing_else():
+    """The detector the host-read tests rely on (the meta device stands in for a GPU)."""
+    x = torch.arange(6.0)
+    with _CaptureBreakers() as breakers:
+        y = (x * 2).view(2, 3).sum(0)  # stays on the device
+        y[y > 3] = 0.0  # a tensor from host data (0.0), and a boolean index: its size is data
+        y.to("meta")  # a copy between devices
+        torch.empty(3, device="meta").copy_(y)
+        x.max().item()  # a read back to the host
+    assert [op.split(".")[1] for op in breakers.seen] == [
+        "lift_fresh", "index_put_", "_to_copy", "copy_", "_local_scalar_dense"]
 
 
 @pytest.mark.parametrize("preset", ["dnahnet-2stage-r32", "dnahnet-1stage"])

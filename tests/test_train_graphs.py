@@ -230,27 +230,38 @@ def test_baselines_train_through_the_graphs_too(batches):
     assert net.replays == 2 and max(_relative(got[n], want[n]) for n in want) < 1e-5
 
 
+def fixed_width_step_breakers(model, batch: int, length: int, bf16: bool) -> list[str]:
+    """The ops of one training step (forward and backward) that ``make_graphed_callables``
+    cannot capture (``tests.test_graphs._CaptureBreakers``), each stage's inner length fixed
+    as ``train --cuda-graphs`` fixes it; the batch's last row is padded after 5/7 of it."""
+    from tests.test_graphs import _CaptureBreakers
+
+    device = next(model.parameters()).device
+    tokens = torch.randint(0, 4, (batch, length), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(tokens, dtype=torch.bool)
+    mask[-1, length * 5 // 7:] = False
+    tokens, mask = tokens.to(device), mask.to(device)
+    with torch.no_grad():
+        widths = widths_for(model(tokens, mask), length, 0.125)
+    fixed = FixedWidthForward(model, widths)
+    with torch.autocast(device.type, torch.bfloat16, enabled=bf16), \
+            _CaptureBreakers() as breakers:
+        logits, ratio_loss, *_ = fixed(tokens, mask)
+        (logits.float().square().mean() + ratio_loss).backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    return breakers.seen
+
+
 @pytest.mark.parametrize(("preset", "bf16"), [
     *[(preset, False) for preset in list_presets()], ("dnahnet-tiny", True),
     pytest.param("dnahnet-2stage-r32", True, marks=pytest.mark.slow)])
 def test_a_training_step_with_fixed_widths_never_waits_for_the_device(preset, bf16):
     """What ``make_graphed_callables`` needs of the step it captures, backward included:
     no op reads a value back to the host or copies host data to the device (every preset
-    in fp32, autocast's bf16 casts on two)."""
-    from tests.test_graphs import _CaptureBreakers
-
+    in fp32, autocast's bf16 casts on two; mamba-ssm's kernels: test_fast_path's
+    ``check_capture``)."""
     model = build_model(load_config(preset), seed=0).train()
-    tokens = torch.randint(0, 4, (2, 700), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones_like(tokens, dtype=torch.bool)
-    mask[1, 500:] = False
-    with torch.no_grad():
-        widths = widths_for(model(tokens, mask), 700, 0.125)
-    fixed = FixedWidthForward(model, widths)
-    with torch.autocast("cpu", torch.bfloat16, enabled=bf16), _CaptureBreakers() as breakers:
-        logits, ratio_loss, *_ = fixed(tokens, mask)
-        (logits.float().square().mean() + ratio_loss).backward()
-    assert breakers.seen == []
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert fixed_width_step_breakers(model, 2, 700, bf16) == []
 
 
 # --- the training loop ------------------------------------------------------------------------
