@@ -988,7 +988,7 @@ def stop_inside_torch(stop: int):
 
 @pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stop_that_a_library_turns_into_its_own_error_is_still_a_stop(
-    workspace, capfd, stop, code
+    workspace, capfd, request, stop, code
 ):
     """CI once printed that ValueError's traceback for a Ctrl-C while a model loaded."""
     from safetensors.torch import load_file
@@ -996,6 +996,10 @@ def test_a_stop_that_a_library_turns_into_its_own_error_is_still_a_stop(
     from dnahnet_cli.app import run
     from dnahnet_core.interrupts import stops_raise
 
+    # pytest run as a script's background job inherits Ctrl-C ignored, and a command keeps
+    # an ignored Ctrl-C ignored: give this process Ctrl-C back, as a terminal has it
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     with pytest.raises(ValueError, match="could not determine the shape"):
         with stops_raise(), stop_inside_torch(stop):
             load_file(workspace / "models" / "good" / "model.safetensors")
