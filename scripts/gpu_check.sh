@@ -150,7 +150,7 @@ step_install() {
         "to its version line" | body
     if [ "$DRY_RUN" = 1 ]; then
         if "$PY" -c "import triton, einops" 2>/dev/null; then
-            PYTHONPATH="$SITE" "$PY" -c "from mamba_ssm.ops.triton.ssd_combined import \
+            PYTHONPATH="$SITE$BASE_PYTHONPATH" "$PY" -c "from mamba_ssm.ops.triton.ssd_combined import \
 mamba_chunk_scan_combined; from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn" ||
                 return 1
             echo "- mamba_ssm's Triton modules import (trimmed __init__)" | body
@@ -159,7 +159,7 @@ mamba_chunk_scan_combined; from mamba_ssm.ops.triton.layernorm_gated import rmsn
         fi
         return 0
     fi
-    PYTHONPATH="$REPO:$SITE" "$PY" - <<'PY' | tee -a "$WORK/$STEP.md"
+    PYTHONPATH="$REPO:$SITE$BASE_PYTHONPATH" "$PY" - <<'PY' | tee -a "$WORK/$STEP.md"
 import importlib.metadata as md
 
 import Bio  # noqa: F401
@@ -621,7 +621,7 @@ trap 'exit 143' TERM
 # a dry run installs the GPU's wheels only to check them: into the scratch folder
 SITE=${SITE:-$([ "$DRY_RUN" = 1 ] && echo "$WORK/site" || echo /tmp/dnahnet-gpu-site)}
 export REPO PY SITE SITE_MARK WHEELS WORK DRY_RUN QUICK DEVICE PYTHONUNBUFFERED=1
-BASE_PYTHONPATH=${PYTHONPATH:+:$PYTHONPATH}
+export BASE_PYTHONPATH=${PYTHONPATH:+:$PYTHONPATH}
 use_site() {  # on a GPU, once the wheels are installed, every step imports them
     PYTHONPATH="$REPO$BASE_PYTHONPATH"
     if [ "$DRY_RUN" = 0 ] && [ -f "$SITE/$SITE_MARK" ]; then
