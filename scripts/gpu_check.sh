@@ -150,7 +150,7 @@ step_install() {
         "to its version line" | body
     if [ "$DRY_RUN" = 1 ]; then
         if "$PY" -c "import triton, einops" 2>/dev/null; then
-            PYTHONPATH="$SITE$BASE_PYTHONPATH" "$PY" -c "from mamba_ssm.ops.triton.ssd_combined import \
+            PYTHONPATH="$SITE_PYTHONPATH" "$PY" -c "from mamba_ssm.ops.triton.ssd_combined import \
 mamba_chunk_scan_combined; from mamba_ssm.ops.triton.layernorm_gated import rmsnorm_fn" ||
                 return 1
             echo "- mamba_ssm's Triton modules import (trimmed __init__)" | body
@@ -159,7 +159,7 @@ mamba_chunk_scan_combined; from mamba_ssm.ops.triton.layernorm_gated import rmsn
         fi
         return 0
     fi
-    PYTHONPATH="$REPO:$SITE$BASE_PYTHONPATH" "$PY" - <<'PY' | tee -a "$WORK/$STEP.md"
+    PYTHONPATH="$SITE_PYTHONPATH" "$PY" - <<'PY' | tee -a "$WORK/$STEP.md"
 import importlib.metadata as md
 
 import Bio  # noqa: F401
@@ -204,16 +204,16 @@ PY
 interpreted_fast_path() {
     # No CUDA here, but with triton and the installed mamba_ssm the kernels can still run,
     # in Triton's CPU interpreter: the agreement checks on a tiny model (tests/triton_interpreter.py)
-    local path="$REPO:$SITE${PYTHONPATH:+:$PYTHONPATH}"
-    PYTHONPATH="$path" "$PY" -c "import triton, einops, mamba_ssm.ops.triton.ssd_combined" \
-        2>/dev/null || skip "no CUDA in a dry run, and no triton or installed mamba_ssm for" \
+    PYTHONPATH="$SITE_PYTHONPATH" "$PY" \
+        -c "import triton, einops, mamba_ssm.ops.triton.ssd_combined" 2>/dev/null ||
+        skip "no CUDA in a dry run, and no triton or installed mamba_ssm for" \
             "Triton's interpreter: the pure PyTorch path is what runs here"
     echo "- no CUDA: mamba-ssm's kernels ran in Triton's interpreter on the CPU against the" \
         "pure path (\`tests/triton_interpreter.py\`; fp32: log-probs, boundaries," \
         "gradients; the RMSNorms also in bf16; and, as CUDA graphs need, no op of a bf16" \
         "training step with fixed chunk widths reads back to the host):" |
         body
-    PYTHONPATH="$path" "$PY" tests/triton_interpreter.py | sed '/^$/d; s/^/  - /' |
+    PYTHONPATH="$SITE_PYTHONPATH" "$PY" tests/triton_interpreter.py | sed '/^$/d; s/^/  - /' |
         tee -a "$WORK/$STEP.md"
     [ "${PIPESTATUS[0]}" = 0 ] || {
         echo "**mamba-ssm's kernels in Triton's interpreter disagree with the pure path**" \
@@ -621,11 +621,13 @@ trap 'exit 143' TERM
 # a dry run installs the GPU's wheels only to check them: into the scratch folder
 SITE=${SITE:-$([ "$DRY_RUN" = 1 ] && echo "$WORK/site" || echo /tmp/dnahnet-gpu-site)}
 export REPO PY SITE SITE_MARK WHEELS WORK DRY_RUN QUICK DEVICE PYTHONUNBUFFERED=1
-export BASE_PYTHONPATH=${PYTHONPATH:+:$PYTHONPATH}
+BASE_PYTHONPATH=${PYTHONPATH:+:$PYTHONPATH}
+# the repository, the installed wheels and the caller's path: what imports mamba_ssm
+export SITE_PYTHONPATH="$REPO:$SITE$BASE_PYTHONPATH"
 use_site() {  # on a GPU, once the wheels are installed, every step imports them
     PYTHONPATH="$REPO$BASE_PYTHONPATH"
     if [ "$DRY_RUN" = 0 ] && [ -f "$SITE/$SITE_MARK" ]; then
-        PYTHONPATH="$REPO:$SITE$BASE_PYTHONPATH"
+        PYTHONPATH="$SITE_PYTHONPATH"
     fi
     export PYTHONPATH
 }
