@@ -3,12 +3,14 @@
 
 On an H100 a dnaHNet forward of up to 32,768 nt takes 25-60 ms whatever the length: the
 GPU waits for the host to issue work. This counts that work without a GPU: the torch ops
-of one forward (each at least one kernel launch on CUDA), the calls into mamba-ssm's
-kernels (the SSD scan, ~5 Triton launches behind Python-side dispatch, and the gated
-norm) and the host syncs (`.item()`: the GPU's queue drains before the host goes on),
-also with each stage's inner length fixed (`chunk_widths`, as `model.graphs` captures a
-forward: none may be left).
-The fast path's two functions are replaced by the pure ones, run outside the count, and
+of one forward (each at least one kernel launch on CUDA), the calls into the fast path's
+Triton kernels (mamba-ssm's SSD scan, ~5 launches behind Python-side dispatch, and its
+norms; our Mamba2 conv, one launch), the host syncs (`.item()`: the GPU's queue drains
+before the host goes on), also with each stage's inner length fixed (`chunk_widths`, as
+`model.graphs` captures a forward: none may be left), and the bytes that the ops and the
+kernel calls read and write at the least: what bounds a replayed forward, where the host
+no longer sets the pace (in fp32 as counted here; bf16 activations move about half).
+The fast path's functions are replaced by the pure ones, run outside the count, and
 the CPU-only blocking of long Mamba layers is off, so the count is the GPU path's.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/gpu_path_ops.py [--length 8192] [MODEL ...]
@@ -25,6 +27,7 @@ import sys
 
 import torch
 import torch.nn.functional as F
+import torch.utils._pytree as pytree
 from inference_speed import load  # the same model loading (a preset, default or a folder)
 from torch.utils._python_dispatch import (
     TorchDispatchMode,
@@ -36,32 +39,49 @@ from dnahnet_core.model import fast_path
 from dnahnet_core.model.graphs import widths_for
 from dnahnet_core.model.norms import RMSNorm
 from dnahnet_core.model.ssd import ssd_chunked
+from dnahnet_core.model.ssm import causal_depthwise_conv, with_history
 
 MODELS = ["transformer-small", "mamba2-small", "dnahnet-small", "default", "dnahnet-2stage-r32"]
 HOST_SYNCS = ("aten._local_scalar_dense.default", "aten.item.default")
 
 
+def tensor_bytes(*values) -> int:
+    return sum(t.numel() * t.element_size() for t in pytree.tree_leaves(values)
+               if isinstance(t, torch.Tensor))
+
+
 class OpCount(TorchDispatchMode):
+    """Every torch op, and the bytes the ops that are not views read and write (each
+    input and output once: what a kernel moves at the least, caches aside)."""
+
     def __init__(self):
         super().__init__()
         self.ops: collections.Counter[str] = collections.Counter()
+        self.bytes = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.ops[str(func)] += 1
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if not func.is_view:
+            self.bytes += tensor_bytes(args, kwargs, out)
+        return out
 
 
 @contextlib.contextmanager
 def gpu_path(kernel_calls: collections.Counter):
-    """The fast path taken, its kernels done by the pure functions and counted as calls."""
+    """The fast path taken, its kernels done by the pure functions and counted as calls
+    (and the bytes of their inputs and outputs under "bytes")."""
 
     def outside_count(name, fn):
         def call(*args):
             kernel_calls[name] += 1
             if _get_current_dispatch_mode() is None:
-                return fn(*args)
-            with _pop_mode_temporarily():
-                return fn(*args)
+                out = fn(*args)
+            else:
+                with _pop_mode_temporarily():
+                    out = fn(*args)
+            kernel_calls["bytes"] += tensor_bytes(args, out)
+            return out
         return call
 
     def norm(x, weight, eps):
@@ -69,13 +89,18 @@ def gpu_path(kernel_calls: collections.Counter):
         pure.weight.data = weight
         return pure._pure(x)
 
-    names = ("enabled_for", "chunk_scan", "gated_rmsnorm", "rmsnorm")
+    def conv(x, history, weight, bias):
+        return F.silu(causal_depthwise_conv(with_history(x, history, weight.shape[-1]), weight,
+                                            bias))
+
+    names = ("enabled_for", "chunk_scan", "gated_rmsnorm", "rmsnorm", "causal_conv_silu")
     saved = [getattr(fast_path, name) for name in names]
     fast_path.enabled_for = lambda tensor: True
     fast_path.chunk_scan = outside_count("SSD scan", ssd_chunked)
     fast_path.gated_rmsnorm = outside_count(
         "gated norm", lambda y, z, weight, eps: norm(y * F.silu(z), weight, eps))
     fast_path.rmsnorm = outside_count("norm", norm)
+    fast_path.causal_conv_silu = outside_count("conv", conv)
     try:
         yield
     finally:
@@ -100,6 +125,7 @@ def count(name: str, length: int) -> dict:
             model(tokens, chunk_widths=widths)
     return {"model": name, "torch_ops": sum(counter.ops.values()),
             "ssd_calls": calls["SSD scan"], "norm_calls": calls["gated norm"] + calls["norm"],
+            "conv_calls": calls["conv"], "megabytes": (counter.bytes + calls["bytes"]) / 1e6,
             "host_syncs": sum(counter.ops[op] for op in HOST_SYNCS),
             "host_syncs_fixed_widths": sum(fixed.ops[op] for op in HOST_SYNCS)}
 
@@ -110,12 +136,14 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=8192)
     args = parser.parse_args()
     print(f"# one forward, batch 1 x {args.length:,} nt, GPU path counted on a CPU")
-    print("| model | torch ops | mamba-ssm calls (SSD scan + norms) | host syncs "
-          "| host syncs with fixed chunk widths |")
-    print("|---|---|---|---|---|")
+    print("| model | torch ops | kernel calls (SSD scan + norms + conv) | MB moved (fp32) "
+          "| host syncs | host syncs with fixed chunk widths |")
+    print("|---|---|---|---|---|---|")
     for name in args.models:
         row = count(name, args.length)
-        print(f"| {name} | {row['torch_ops']:,} | {row['ssd_calls']} + {row['norm_calls']} "
+        print(f"| {name} | {row['torch_ops']:,} "
+              f"| {row['ssd_calls']} + {row['norm_calls']} + {row['conv_calls']} "
+              f"| {row['megabytes']:,.0f} "
               f"| {row['host_syncs']} | {row['host_syncs_fixed_widths']} |", flush=True)
 
 

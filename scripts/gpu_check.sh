@@ -210,8 +210,9 @@ interpreted_fast_path() {
             "Triton's interpreter: the pure PyTorch path is what runs here"
     echo "- no CUDA: mamba-ssm's kernels ran in Triton's interpreter on the CPU against the" \
         "pure path (\`tests/triton_interpreter.py\`; fp32: log-probs, boundaries," \
-        "gradients; the RMSNorms also in bf16; and, as CUDA graphs need, no op of a bf16" \
-        "training step with fixed chunk widths reads back to the host):" |
+        "gradients; the RMSNorms and our Mamba2 conv kernel also in bf16; and, as CUDA" \
+        "graphs need, no op of a bf16 training step with fixed chunk widths reads back" \
+        "to the host):" |
         body
     PYTHONPATH="$SITE_PYTHONPATH" "$PY" tests/triton_interpreter.py | sed '/^$/d; s/^/  - /' |
         tee -a "$WORK/$STEP.md"

@@ -30,6 +30,27 @@ def test_pure_path_never_needs_mamba_ssm():
     assert "import mamba_ssm" not in open(source).read()
 
 
+def test_a_cpu_forward_and_backward_never_load_the_triton_kernels():
+    """Our Mamba2 conv kernel needs triton, and mamba_ssm its own: a CPU model (state
+    included) loads neither, even where triton is installed (torch itself may import
+    triton there)."""
+    code = (
+        "import sys, torch\n"
+        "from dnahnet_core.model import build_model, load_config\n"
+        "model = build_model(load_config('dnahnet-tiny'), seed=0)\n"
+        "tokens = torch.randint(0, 4, (2, 300))\n"
+        "out = model(tokens, return_state=True)\n"
+        "out.logits.sum().backward()\n"
+        "model(tokens[:, :5], state=out.state)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'mamba_ssm'\n"
+        "             or m == 'dnahnet_core.model.triton_conv'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
 def _pure(fn):
     os.environ["DNAHNET_PURE_TORCH"] = "1"
     fast_path.available.cache_clear()
@@ -269,6 +290,55 @@ def check_rmsnorm_agreement(device: str, preset: str = "", length: int = 1000,
                 assert float((got.float() - want.float()).norm() / want.float().norm()) < 2e-2
 
 
+def check_conv_agreement(device: str, preset: str = "", length: int = 1000,
+                         batch: int = 2) -> None:
+    """Mamba2's conv and SiLU on our Triton kernel (`triton_conv`) against the pure path,
+    both against the exact float64 definition: values and the gradients of input, weight
+    and bias, fresh and continuing a history, in fp32 and bf16 (the input a split of a
+    wider projection, as in the model; 300 channels, not a whole number of blocks)."""
+    from dnahnet_core.model.ssm import causal_depthwise_conv_reference, conv_silu, with_history
+
+    gen = torch.Generator(device=device).manual_seed(0)
+    channels, k = 300, 4
+    weight = torch.randn(channels, 1, k, device=device, generator=gen) * 0.5
+    bias = torch.randn(channels, device=device, generator=gen) * 0.1
+    grad_out = torch.randn(batch, length, channels, device=device, generator=gen)
+    for dtype in (torch.float32, torch.bfloat16):
+        projection = torch.randn(batch, length, channels + 40, device=device, generator=gen)
+        for history in (None, torch.randn(batch, k - 1, channels, device=device,
+                                          generator=gen).to(dtype)):
+            def run(x, w, b, history=history, exact=False):
+                x, w, b = (t.detach().requires_grad_() for t in (x, w, b))
+                if exact:
+                    out = torch.nn.functional.silu(causal_depthwise_conv_reference(
+                        with_history(x, None if history is None else history.double(), k),
+                        w, b))
+                else:
+                    out = conv_silu(x, history, w, b)
+                out.backward(grad_out.to(out.dtype))
+                return [out.detach(), x.grad, w.grad, b.grad]
+
+            conv_in = projection.to(dtype)[..., 20 : 20 + channels]  # strided, as a split
+            exact = run(conv_in.double(), weight.double(), bias.double(), exact=True)
+            fast = run(conv_in, weight, bias)
+            pure = _pure(lambda conv_in=conv_in, run=run: run(conv_in, weight, bias))
+
+            def errors(got, exact=exact):
+                return [float((g.double() - e).norm() / e.norm()) for g, e in
+                        zip(got, exact, strict=True)]
+
+            fast_errors, pure_errors = errors(fast), errors(pure)
+            names = ("out", "grad_x", "grad_w", "grad_b")
+            _report(f"conv+silu {str(dtype)[6:]} {batch}x{length}x{channels} "
+                    f"{'fresh' if history is None else 'with history'}",
+                    **{f"{n}_fast": e for n, e in zip(names, fast_errors, strict=True)},
+                    **{f"{n}_pure": e for n, e in zip(names, pure_errors, strict=True)})
+            assert [t.dtype for t in fast] == [t.dtype for t in pure]
+            bound = 1e-5 if dtype == torch.float32 else 1e-2
+            for name, f, p in zip(names, fast_errors, pure_errors, strict=True):
+                assert f <= max(bound, 1.5 * p), (name, f, p)
+
+
 def check_incremental_agreement(device: str, preset: str = "dnahnet-small",
                                 length: int = 3000, batch: int = 2) -> None:
     """Prefix with state, then a block, then 10 single steps: the full forward's log-probs
@@ -398,6 +468,11 @@ def test_bf16_fast_path_is_as_close_to_fp32_as_the_pure_path_on_gpu(preset):
 @needs_gpu
 def test_rmsnorms_agree_with_pure_path_on_gpu():
     check_rmsnorm_agreement("cuda")
+
+
+@needs_gpu
+def test_mamba2_conv_kernel_agrees_with_pure_path_on_gpu():
+    check_conv_agreement("cuda")
 
 
 @needs_gpu

@@ -7,8 +7,8 @@ gated norm, their backward passes). It says nothing about speed or bf16 rounding
 
     PYTHONPATH=SITE python tests/triton_interpreter.py [--tf32] [fp32 dnahnet-tiny 512 [BATCH]]
 
-CHECK (the first argument): fp32, bf16, incremental, widths, rmsnorm or capture
-(test_fast_path.check_*; rmsnorm ignores the preset).
+CHECK (the first argument): fp32, bf16, incremental, widths, rmsnorm, conv or capture
+(test_fast_path.check_*; rmsnorm and conv ignore the preset).
 
 SITE holds mamba_ssm installed as scripts/gpu_check.sh installs it (its __init__ trimmed);
 triton must be importable. With no arguments it runs CHECKS, the set that
@@ -31,7 +31,7 @@ from pathlib import Path
 
 # (check, preset, nt, batch): 2-4 min each on one core
 CHECKS = (("fp32", "dnahnet-tiny", 512, 1), ("incremental", "dnahnet-tiny", 512, 1),
-          ("rmsnorm", "-", 300, 2), ("capture", "dnahnet-tiny", 300, 2))
+          ("rmsnorm", "-", 300, 2), ("conv", "-", 300, 2), ("capture", "dnahnet-tiny", 300, 2))
 PASSED = {"widths": "fixed chunk widths agree with counted ones on the fast path",
           "capture": "a training step with fixed chunk widths never reads back to the host"}
 

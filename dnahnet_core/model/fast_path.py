@@ -1,6 +1,7 @@
 """The mamba-ssm (Triton, CUDA) back end, used when CUDA and `mamba_ssm` import.
 
-Only this module touches mamba_ssm; the pure PyTorch path never depends on it.
+Only this module touches mamba_ssm (and `triton_conv`, our own Triton kernel for Mamba2's
+conv); the pure PyTorch path never depends on either.
 Set DNAHNET_PURE_TORCH=1 to force the pure path (e.g. to compare the two).
 """
 
@@ -66,6 +67,18 @@ def chunk_scan(x, dt, A, B, C, chunk_size, initial_state):
         )
         ys.append(y)
     return (ys[0] if len(ys) == 1 else torch.cat(ys, dim=1)), state
+
+
+def causal_conv_silu(x, history, weight, bias):
+    """Mamba2's conv and SiLU in one Triton kernel each way: ours (`triton_conv`), since
+    mamba-ssm leaves this conv to the causal-conv1d CUDA extension; contract of
+    `ssm.conv_silu`."""
+    from dnahnet_core.model.triton_conv import causal_conv_silu as kernel
+
+    k = weight.shape[-1]
+    if history is None:  # zeros: the kernel reads k - 1 zero rows without a copy
+        return kernel(x, weight, bias, lead=k - 1)
+    return kernel(torch.cat([history, x], dim=1), weight, bias, lead=0)
 
 
 def gated_rmsnorm(y, z, weight, eps):

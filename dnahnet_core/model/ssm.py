@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dnahnet_core.model import fast_path
 from dnahnet_core.model.config import SSMConfig
 from dnahnet_core.model.norms import GatedRMSNorm
 from dnahnet_core.model.ssd import ssd_scan
@@ -47,6 +48,23 @@ def causal_depthwise_conv(full: torch.Tensor, weight: torch.Tensor, bias: torch.
     for i in range(1, k):
         out = out.addcmul_(full[:, i : i + t], taps[:, i])
     return out
+
+
+def conv_silu(x: torch.Tensor, history: torch.Tensor | None, weight: torch.Tensor,
+              bias: torch.Tensor) -> torch.Tensor:
+    """silu(causal depthwise conv) of x [b, t, c] continuing `history` [b, k - 1, c] (None:
+    a fresh sequence, zeros) -> [b, t, c]. The kernel is chosen here: one Triton kernel
+    on the fast path, else `causal_depthwise_conv` and F.silu."""
+    if fast_path.enabled_for(x):
+        return fast_path.causal_conv_silu(x, history, weight, bias)
+    return F.silu(causal_depthwise_conv(with_history(x, history, weight.shape[-1]), weight, bias))
+
+
+def with_history(x: torch.Tensor, history: torch.Tensor | None, k: int) -> torch.Tensor:
+    """[history; x] along time, the history zeros when None."""
+    if history is None:
+        history = x.new_zeros(x.shape[0], k - 1, x.shape[-1])
+    return torch.cat([history, x], dim=1)
 
 
 def causal_depthwise_conv_reference(full, weight, bias):
@@ -93,17 +111,13 @@ class Mamba2(nn.Module):
     def forward(self, u: torch.Tensor, valid: torch.Tensor, state: MambaState | None = None,
                 return_state: bool = False):
         b, t, _ = u.shape
-        z, xbc, dt = torch.split(
+        z, conv_in, dt = torch.split(
             self.in_proj(u), [self.d_inner, self.conv_dim, self.nheads], dim=-1
         )
-        if state is None:
-            history = xbc.new_zeros(b, self.d_conv - 1, self.conv_dim)
-            ssm_state = None
-        else:
-            history, ssm_state = state.conv.to(xbc.dtype), state.ssm
-        full = torch.cat([history, xbc], dim=1)
-        xbc = F.silu(causal_depthwise_conv(full, self.conv1d.weight, self.conv1d.bias))
-        x, B, C = torch.split(xbc, [self.d_inner, self.d_state, self.d_state], dim=-1)
+        history, ssm_state = (None, None) if state is None else (state.conv.to(conv_in.dtype),
+                                                                  state.ssm)
+        x, B, C = torch.split(conv_silu(conv_in, history, self.conv1d.weight, self.conv1d.bias),
+                              [self.d_inner, self.d_state, self.d_state], dim=-1)
         dt = F.softplus(dt.float() + self.dt_bias) * valid[..., None]
         x = x.reshape(b, t, self.nheads, self.headdim)
         y, ssm_state = ssd_scan(
@@ -119,5 +133,6 @@ class Mamba2(nn.Module):
         y = self.norm(y.reshape(b, t, self.d_inner), z)
         if not return_state:
             return self.out_proj(y), None
-        conv_state = last_valid_rows(full, valid.sum(1), self.d_conv - 1)
+        conv_state = last_valid_rows(with_history(conv_in, history, self.d_conv), valid.sum(1),
+                                     self.d_conv - 1)
         return self.out_proj(y), MambaState(conv_state, ssm_state)
