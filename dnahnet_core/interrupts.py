@@ -85,14 +85,38 @@ def stops_deferred() -> Iterator[None]:
     Blocked, not ignored: a signal sent meanwhile is delivered when the block ends, so
     the exception it raises leaves the block's assignments done. Keep blocks short.
     """
+    with _held({signal.SIGINT, signal.SIGTERM}):
+        yield
+
+
+@contextlib.contextmanager
+def _held(signums: set[int]) -> Iterator[None]:
+    """``signums`` wait until the block ends, then arrive as usual (main thread only).
+
+    Blocked in this thread, and so in the processes it starts (they inherit the mask).
+    That alone is not enough: the kernel gives a signal sent to the process to any thread
+    that does not block it (torch's, a progress bar's), and Python then runs the handler
+    in the main thread all the same. So the handlers also only note what arrives, and
+    it is raised again once the block ends.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    arrived: list[int] = []
+    handlers = {signum: signal.getsignal(signum) for signum in signums}
+    for signum, handler in handlers.items():
+        if callable(handler):  # an ignored or default disposition stays as it is
+            signal.signal(signum, lambda number, frame: arrived.append(number))
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in handlers.items():
+            if callable(handler):
+                signal.signal(signum, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # one held by the mask: now
+        for signum in dict.fromkeys(arrived):
+            signal.raise_signal(signum)
 
 
 @contextlib.contextmanager
@@ -100,11 +124,13 @@ def workers_ignore_ctrl_c() -> Iterator[None]:
     """Processes started in this block never receive Ctrl-C; this process handles it
     (ending its pool of workers on the way out).
 
-    Ctrl-C is blocked in this thread during the block. A blocked signal stays blocked
-    across fork and exec and Python leaves it so, which covers a spawned worker's own
-    start-up too (there a Ctrl-C prints Python's fatal start-up traceback, or aborts
-    inside torch's). Blocked, not ignored: a Ctrl-C that arrives meanwhile is not lost,
-    it is delivered here once the block ends.
+    Ctrl-C is held during the block (``_held``): blocked in this thread, and a blocked
+    signal stays blocked across fork and exec and Python leaves it so, which covers a
+    spawned worker's own start-up too (there a Ctrl-C prints Python's fatal start-up
+    traceback, or aborts inside torch's); and one that another thread of this process
+    receives waits as well (raised while the pool was writing a new worker's start-up
+    data, it left that worker to print "EOFError: Ran out of input"). Held, not ignored:
+    a Ctrl-C that arrives meanwhile is not lost, it is delivered here once the block ends.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -114,8 +140,5 @@ def workers_ignore_ctrl_c() -> Iterator[None]:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
+    with _held({signal.SIGINT}):
         yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
